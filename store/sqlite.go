@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrationFiles embed.FS
+
+// sqliteParams apply to every pooled connection, which matters because
+// busy_timeout and foreign_keys are per-connection settings in SQLite.
+// WAL lets readers proceed while one writer commits; synchronous=NORMAL is
+// durable across process crashes in WAL mode and much cheaper than FULL.
+// Immediate transactions take the write lock at BEGIN, so two writers queue
+// on busy_timeout instead of failing when a read lock cannot be upgraded.
+// Times are written in SQLite's own format so its date functions read them.
+const sqliteParams = "_pragma=busy_timeout(5000)" +
+	"&_pragma=journal_mode(WAL)" +
+	"&_pragma=synchronous(NORMAL)" +
+	"&_pragma=foreign_keys(1)" +
+	"&_txlock=immediate" +
+	"&_time_format=sqlite"
+
+// SQLite is the embedded user and profile store: one database file.
+// It is safe for concurrent use.
+type SQLite struct {
+	core *sqlDB
+}
+
+// OpenSQLite opens the database file at path, creating it and its parent
+// directory if needed. The schema is not touched: call Migrate.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	if path == "" {
+		return nil, errors.New("open sqlite: empty path")
+	}
+	if err := makeParentDir(path); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db, err := sqlx.Open("sqlite", sqliteDSN(path))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	configurePool(db, isMemory(path))
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	files, err := fs.Sub(sqliteMigrationFiles, "migrations/sqlite")
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &SQLite{core: newSQLDB(db, sqlx.QUESTION, files)}, nil
+}
+
+func sqliteDSN(path string) string {
+	if strings.Contains(path, "?") {
+		return path + "&" + sqliteParams
+	}
+	return path + "?" + sqliteParams
+}
+
+// isMemory reports an in-memory database, which exists per connection
+// unless shared, so the pool must hold exactly one connection to it.
+func isMemory(path string) bool {
+	return path == ":memory:" || strings.Contains(path, "mode=memory")
+}
+
+func makeParentDir(path string) error {
+	if isMemory(path) || strings.HasPrefix(path, "file:") {
+		return nil // a URI names its own location; leave it to SQLite
+	}
+	return os.MkdirAll(filepath.Dir(path), 0o750)
+}
+
+// configurePool sizes the pool for SQLite: WAL serves readers in parallel,
+// so a few connections per CPU help concurrent logins, while writers
+// serialise on the file lock whatever the pool size. Connections are kept
+// for the life of the store because opening one re-runs the pragmas.
+func configurePool(db *sqlx.DB, memory bool) {
+	n := max(4, runtime.GOMAXPROCS(0))
+	if memory {
+		n = 1
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+}
+
+// Migrate applies the pending schema migrations.
+func (s *SQLite) Migrate(ctx context.Context) error {
+	return s.core.migrations.migrate(ctx)
+}
+
+// MigrationStatus lists every migration with whether it has been applied.
+func (s *SQLite) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
+	return s.core.migrations.status(ctx)
+}
+
+// LoadAccount reads a user and its profile in one query. A missing user,
+// or an id no user can have, is ErrNotFound; a disabled user is returned
+// with Disabled set, for the caller to refuse; a user without a profile
+// row has the zero Profile.
+func (s *SQLite) LoadAccount(ctx context.Context, userID string) (Account, error) {
+	return s.core.loadAccount(ctx, userID)
+}
+
+// AddUser creates a user, returning ErrExists if the id is taken.
+// A zero CreatedAt means now.
+func (s *SQLite) AddUser(ctx context.Context, u User) error {
+	return s.core.addUser(ctx, u)
+}
+
+// PutProfile creates or replaces the profile of an existing user, returning
+// ErrNotFound if there is no such user. A zero UpdatedAt means now.
+func (s *SQLite) PutProfile(ctx context.Context, userID string, p Profile) error {
+	return s.core.putProfile(ctx, userID, p)
+}
+
+// SetDisabled disables or re-enables a user, returning ErrNotFound if there
+// is no such user.
+func (s *SQLite) SetDisabled(ctx context.Context, userID string, disabled bool) error {
+	return s.core.setDisabled(ctx, userID, disabled)
+}
+
+// SeedUsers creates users prefix0 .. prefix{count-1} for trials and load
+// tests, skipping ids that exist, and returns how many it created. It writes
+// in batches, so a hundred thousand users take seconds.
+func (s *SQLite) SeedUsers(ctx context.Context, prefix string, count int) (int, error) {
+	return s.core.seedUsers(ctx, prefix, count)
+}
+
+// SeedDemo creates the DemoUserID user with a sample profile unless they
+// exist. Running it again changes nothing.
+func (s *SQLite) SeedDemo(ctx context.Context) error {
+	return s.core.seedDemo(ctx)
+}
+
+// Ping checks that the database file can be reached.
+func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.core.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite: %w", err)
+	}
+	return nil
+}
+
+// Close releases the database. Calls in flight finish first.
+func (s *SQLite) Close() error {
+	return s.core.close()
+}

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestOpenSQLitePragmas(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nested", "dir", "w.db")
+	s, err := OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	defer s.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file not created: %v", err)
+	}
+	tests := []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"busy_timeout", "5000"},
+		{"foreign_keys", "1"},
+		{"synchronous", "1"}, // NORMAL
+	}
+	for _, tt := range tests {
+		t.Run(tt.pragma, func(t *testing.T) {
+			var got string
+			if err := s.core.db.GetContext(t.Context(), &got, "PRAGMA "+tt.pragma); err != nil {
+				t.Fatalf("PRAGMA %s: %v", tt.pragma, err)
+			}
+			if !strings.EqualFold(got, tt.want) {
+				t.Errorf("PRAGMA %s = %q, want %q", tt.pragma, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestOpenSQLiteMemory(t *testing.T) {
+	ctx := t.Context()
+	s, err := OpenSQLite(ctx, ":memory:")
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if err := s.SeedDemo(ctx); err != nil {
+		t.Fatalf("SeedDemo: %v", err)
+	}
+	if _, err := s.LoadAccount(ctx, DemoUserID); err != nil {
+		t.Fatalf("LoadAccount: %v", err)
+	}
+}
+
+func TestOpenSQLiteErrors(t *testing.T) {
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, path string }{
+		{"empty path", ""},
+		{"parent is a file", filepath.Join(blocker, "w.db")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if s, err := OpenSQLite(context.Background(), tt.path); err == nil {
+				s.Close()
+				t.Errorf("OpenSQLite(%q) succeeded", tt.path)
+			}
+		})
+	}
+}
+
+// A deleted user takes its profile along: the foreign key is enforced on
+// every pooled connection, not only the first.
+func TestSQLiteProfileCascade(t *testing.T) {
+	ctx := t.Context()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if err := s.SeedDemo(ctx); err != nil {
+		t.Fatalf("SeedDemo: %v", err)
+	}
+	if _, err := s.core.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, DemoUserID); err != nil {
+		t.Fatalf("delete user: %v", err)
+	}
+	var n int
+	if err := s.core.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM profiles`); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d profile rows left after deleting their user", n)
+	}
+}
