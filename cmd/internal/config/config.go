@@ -1,0 +1,283 @@
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is the whole server configuration. The yaml tag of each field is
+// its key in config.yaml and, upper-cased with dots as underscores behind
+// the WEALTHCOACH_ prefix, its environment variable.
+type Config struct {
+	Server   Server   `yaml:"server"`
+	Admin    Admin    `yaml:"admin"`
+	Auth     Auth     `yaml:"auth"`
+	Limits   Limits   `yaml:"limits"`
+	History  History  `yaml:"history"`
+	LLM      LLM      `yaml:"llm"`
+	Store    Store    `yaml:"store"`
+	Cache    Cache    `yaml:"cache"`
+	Stream   Stream   `yaml:"stream"`
+	Shutdown Shutdown `yaml:"shutdown"`
+	// Dev relaxes the checks meant for production: an empty auth.jwt_secret
+	// is allowed (the server generates one), every browser origin is
+	// accepted and logs default to text. Default false.
+	Dev bool `yaml:"dev"`
+	Log Log  `yaml:"log"`
+}
+
+// Server configures the public WebSocket listener.
+type Server struct {
+	// Listen is the address of the public listener. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// AllowedOrigins lists the browser origins allowed to upgrade; "*"
+	// allows all. Native apps send no Origin and are unaffected. Default
+	// empty: every browser origin is refused (outside dev mode).
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// WriteTimeout bounds one write to a client socket. Default 10s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// Admin configures the operator listener (stats, metrics, health).
+type Admin struct {
+	// Listen is the address of the admin listener, never the public port.
+	// Default "127.0.0.1:9090".
+	Listen string `yaml:"listen"`
+	// Token, when set, is the bearer token the admin endpoints require.
+	// Default "" (no token).
+	Token string `yaml:"token"`
+}
+
+// Auth configures how access tokens are verified.
+type Auth struct {
+	// JWTSecret is the HMAC key for HS* algorithms, at least 32 bytes outside
+	// dev mode. Default "" (dev mode generates one).
+	JWTSecret string `yaml:"jwt_secret"`
+	// PublicKeyFile is the PEM public key for RS*, PS*, ES* and EdDSA.
+	// Default "".
+	PublicKeyFile string `yaml:"public_key_file"`
+	// Algorithms is the allow-list of JWT algorithms; the token header never
+	// chooses the key. Default ["HS256"].
+	Algorithms []string `yaml:"algorithms"`
+	// Issuer, when set, must equal the token's iss. Default "" (not checked).
+	Issuer string `yaml:"issuer"`
+	// Audience, when set, must be in the token's aud. Default "" (not checked).
+	Audience string `yaml:"audience"`
+	// UserClaim names the claim holding the user id. Default "sub".
+	UserClaim string `yaml:"user_claim"`
+	// Leeway is the clock skew tolerated on exp, nbf and iat. Default 30s.
+	Leeway time.Duration `yaml:"leeway"`
+	// Timeout is how long a connection may stay unauthenticated. Default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Limits caps what one connection, one user and the node may use.
+type Limits struct {
+	// MaxConnectionsPerUser caps one user's live sessions. Default 3.
+	MaxConnectionsPerUser int `yaml:"max_connections_per_user"`
+	// MaxSessions caps the node's live sessions. Default 50000.
+	MaxSessions int `yaml:"max_sessions"`
+	// MaxUnauthenticated caps the node's connections that have not yet
+	// authenticated, so idle sockets cannot exhaust it. Default 10000.
+	MaxUnauthenticated int `yaml:"max_unauthenticated"`
+	// MaxMessageChars caps a chat message in Unicode characters after
+	// trimming. Default 4000.
+	MaxMessageChars int `yaml:"max_message_chars"`
+	// MaxFrameBytes caps one incoming frame; larger ones close with 1009.
+	// Default 65536.
+	MaxFrameBytes int `yaml:"max_frame_bytes"`
+	// MaxAuthFrameBytes caps the first frame, before authentication; at
+	// most MaxFrameBytes. Default 8192.
+	MaxAuthFrameBytes int `yaml:"max_auth_frame_bytes"`
+	// FramesPerSecond is the refill rate of the per-connection flood guard.
+	// Default 20.
+	FramesPerSecond int `yaml:"frames_per_second"`
+	// FrameBurst is the capacity of the per-connection flood guard.
+	// Default 40.
+	FrameBurst int `yaml:"frame_burst"`
+	// MaxPendingBytes is how much outbound data may queue for one
+	// connection before the slow client is dropped. Default 1048576.
+	MaxPendingBytes int `yaml:"max_pending_bytes"`
+}
+
+// History configures the conversation memory sent with each request.
+type History struct {
+	// MaxMessages is how many earlier messages (user and assistant each
+	// count one) go to the model. Default 10; 0 sends none.
+	MaxMessages int `yaml:"max_messages"`
+}
+
+// LLM configures the model provider.
+type LLM struct {
+	// Provider is "openai" (any OpenAI-compatible endpoint) or "demo" (an
+	// offline canned coach). Default "": openai when APIKey is set, else
+	// demo; see Config.LLMProvider.
+	Provider string `yaml:"provider"`
+	// BaseURL is the OpenAI-compatible API root. Default
+	// "https://api.openai.com/v1".
+	BaseURL string `yaml:"base_url"`
+	// APIKey is the provider's API key. Default "" (OPENAI_API_KEY is read too).
+	APIKey string `yaml:"api_key"`
+	// Model is the chat model name. Default "gpt-4o-mini".
+	Model string `yaml:"model"`
+	// Timeout bounds one whole request, streaming included. Default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxTokens caps the length of one answer. Default 800.
+	MaxTokens int `yaml:"max_tokens"`
+	// Temperature is the sampling temperature, 0 to 2. Default 0.7.
+	Temperature float64 `yaml:"temperature"`
+	// MaxRetries is how many times a 429 or 5xx is retried before the
+	// first token. Default 2.
+	MaxRetries int `yaml:"max_retries"`
+	// RateLimit is the per-user token bucket for model calls.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a token bucket: PerMinute tokens a minute, at most Burst held.
+type RateLimit struct {
+	// PerMinute is the refill rate. Default 20.
+	PerMinute int `yaml:"per_minute"`
+	// Burst is the bucket's capacity. Default 5.
+	Burst int `yaml:"burst"`
+}
+
+// Store configures the user and profile database.
+type Store struct {
+	// Driver is "sqlite" (embedded) or "postgres". Default "sqlite".
+	Driver string `yaml:"driver"`
+	// DSN is the SQLite file path or the PostgreSQL URL. Default
+	// "wealthcoach.db" (DATABASE_URL is read too).
+	DSN string `yaml:"dsn"`
+	// MigrateOnStart applies pending migrations when the server starts.
+	// Default true.
+	MigrateOnStart bool `yaml:"migrate_on_start"`
+}
+
+// Cache configures the response cache.
+type Cache struct {
+	// Driver is "memory" or "redis". Default "memory".
+	Driver string `yaml:"driver"`
+	// URL is the Redis URL, used when Driver is "redis". Default
+	// "redis://127.0.0.1:6379/0" (REDIS_URL is read too).
+	URL string `yaml:"url"`
+	// TTL is how long a cached answer lives. Default 24h.
+	TTL time.Duration `yaml:"ttl"`
+	// Scope is "user" (entries never cross users) or "shared". Default "user".
+	Scope string `yaml:"scope"`
+	// MaxEntries caps the number of entries in the memory cache.
+	// Default 10000.
+	MaxEntries int `yaml:"max_entries"`
+}
+
+// Stream configures how answer text is coalesced into frames.
+type Stream struct {
+	// FlushInterval is the least time between two response frames after
+	// the first. Default 30ms.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// FlushBytes sends a frame early once this much text is pending.
+	// Default 256.
+	FlushBytes int `yaml:"flush_bytes"`
+}
+
+// Shutdown configures the graceful stop.
+type Shutdown struct {
+	// DrainTimeout is how long answers in flight may finish before every
+	// session is closed with 1001. Default 15s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is debug, info, warn or error. Default "info".
+	Level string `yaml:"level"`
+	// Format is "json" or "text". Default "": json, or text in dev mode;
+	// see Config.LogFormat.
+	Format string `yaml:"format"`
+}
+
+// Default returns the built-in configuration: one machine, offline, with an
+// embedded SQLite store, an in-memory cache and the demo model. It is the
+// only place defaults are set; files and the environment override it.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:         "127.0.0.1:8080",
+			AllowedOrigins: []string{},
+			WriteTimeout:   10 * time.Second,
+		},
+		Admin: Admin{Listen: "127.0.0.1:9090"},
+		Auth: Auth{
+			Algorithms: []string{"HS256"},
+			UserClaim:  "sub",
+			Leeway:     30 * time.Second,
+			Timeout:    30 * time.Second,
+		},
+		Limits: Limits{
+			MaxConnectionsPerUser: 3,
+			MaxSessions:           50000,
+			MaxUnauthenticated:    10000,
+			MaxMessageChars:       4000,
+			MaxFrameBytes:         65536,
+			MaxAuthFrameBytes:     8192,
+			FramesPerSecond:       20,
+			FrameBurst:            40,
+			MaxPendingBytes:       1 << 20,
+		},
+		History: History{MaxMessages: 10},
+		LLM: LLM{
+			BaseURL:     "https://api.openai.com/v1",
+			Model:       "gpt-4o-mini",
+			Timeout:     60 * time.Second,
+			MaxTokens:   800,
+			Temperature: 0.7,
+			MaxRetries:  2,
+			RateLimit:   RateLimit{PerMinute: 20, Burst: 5},
+		},
+		Store: Store{Driver: "sqlite", DSN: "wealthcoach.db", MigrateOnStart: true},
+		Cache: Cache{
+			Driver:     "memory",
+			URL:        "redis://127.0.0.1:6379/0",
+			TTL:        24 * time.Hour,
+			Scope:      "user",
+			MaxEntries: 10000,
+		},
+		Stream:   Stream{FlushInterval: 30 * time.Millisecond, FlushBytes: 256},
+		Shutdown: Shutdown{DrainTimeout: 15 * time.Second},
+		Log:      Log{Level: "info"},
+	}
+}
+
+// LLMProvider resolves llm.provider: an explicit value as is, otherwise
+// "openai" when an API key is set and "demo" when not.
+func (c Config) LLMProvider() string {
+	switch {
+	case c.LLM.Provider != "":
+		return c.LLM.Provider
+	case c.LLM.APIKey != "":
+		return "openai"
+	default:
+		return "demo"
+	}
+}
+
+// LogFormat resolves log.format: an explicit value as is, otherwise "text"
+// in dev mode and "json" outside it.
+func (c Config) LogFormat() string {
+	switch {
+	case c.Log.Format != "":
+		return c.Log.Format
+	case c.Dev:
+		return "text"
+	default:
+		return "json"
+	}
+}
+
+// LogLevel returns log.level as a slog level; Validate rejects unknown names.
+func (c Config) LogLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.Log.Level)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,130 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// applyEnv overrides c from the environment: first the conventional
+// variables other tools set (OPENAI_API_KEY, DATABASE_URL, REDIS_URL), then
+// WEALTHCOACH_* for every key, so the specific variables win. An empty
+// variable counts as unset, as deployment templates often export empty
+// placeholders.
+func applyEnv(c *Config, env func(string) (string, bool)) error {
+	lookup := func(name string) (string, bool) {
+		v, ok := env(name)
+		return v, ok && v != ""
+	}
+	if v, ok := lookup("OPENAI_API_KEY"); ok {
+		c.LLM.APIKey = v
+	}
+	if v, ok := lookup("DATABASE_URL"); ok {
+		c.Store.DSN = v
+		c.Store.Driver = "postgres"
+	}
+	if v, ok := lookup("REDIS_URL"); ok {
+		c.Cache.URL = v
+		c.Cache.Driver = "redis"
+	}
+	return overrideFromEnv(reflect.ValueOf(c).Elem(), lookup)
+}
+
+// overrideFromEnv sets every key of the struct v whose WEALTHCOACH_*
+// variable is present, and reports every malformed variable at once.
+func overrideFromEnv(v reflect.Value, lookup func(string) (string, bool)) error {
+	var errs []error
+	for _, l := range leaves(v, "") {
+		name := EnvVar(l.key)
+		raw, ok := lookup(name)
+		if !ok {
+			continue
+		}
+		if err := setFromString(l.value, raw); err != nil {
+			errs = append(errs, envError(name, l.key, raw, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// envError names the variable and, unless the key may hold a secret, the
+// offending value.
+func envError(name, key, raw string, err error) error {
+	if classify(key) != public {
+		return fmt.Errorf("env %s: %w", name, err)
+	}
+	return fmt.Errorf("env %s: %q is %w", name, raw, err)
+}
+
+// setFromString parses raw into f by f's type: lists are comma-separated
+// (blank items dropped), durations use Go syntax ("30s"), bools accept what
+// strconv.ParseBool does. Its errors never contain raw.
+func setFromString(f reflect.Value, raw string) error {
+	raw = strings.TrimSpace(raw)
+	if f.Type() == durationType {
+		d, err := parseDuration(raw)
+		if err != nil {
+			return invalid("duration")
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(raw)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return invalid("bool")
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(raw, 10, f.Type().Bits())
+		if err != nil {
+			return invalid("integer")
+		}
+		f.SetInt(n)
+	case reflect.Float32, reflect.Float64:
+		x, err := strconv.ParseFloat(raw, f.Type().Bits())
+		if err != nil {
+			return invalid("number")
+		}
+		f.SetFloat(x)
+	case reflect.Slice:
+		if f.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("unsupported list type %s", f.Type())
+		}
+		f.Set(reflect.ValueOf(splitList(raw)))
+	default:
+		return fmt.Errorf("unsupported type %s", f.Type())
+	}
+	return nil
+}
+
+// parseDuration is time.ParseDuration that also takes a bare "0", which
+// needs no unit.
+func parseDuration(s string) (time.Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func splitList(raw string) []string {
+	items := []string{}
+	for item := range strings.SplitSeq(raw, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
+}
+
+// invalid reports a value that does not parse as kind. It never quotes the
+// value, which may be a secret.
+func invalid(kind string) error {
+	return fmt.Errorf("not a valid %s", kind)
+}

@@ -1,0 +1,220 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MinSecretBytes is the shortest auth.jwt_secret accepted outside dev mode.
+const MinSecretBytes = 32
+
+// keyKinds maps each JWT algorithm accepted in auth.algorithms to the kind of
+// key that verifies it. "none" is deliberately absent.
+var keyKinds = map[string]string{
+	"HS256": "HMAC", "HS384": "HMAC", "HS512": "HMAC",
+	"RS256": "RSA", "RS384": "RSA", "RS512": "RSA",
+	"PS256": "RSA", "PS384": "RSA", "PS512": "RSA",
+	"ES256": "ECDSA", "ES384": "ECDSA", "ES512": "ECDSA",
+	"EdDSA": "Ed25519",
+}
+
+// Validate reports every invalid value at once (joined with errors.Join),
+// each prefixed with its key. It never quotes a secret.
+func (c *Config) Validate() error {
+	var p problems
+	c.validateServer(&p)
+	c.validateAuth(&p)
+	c.validateLimits(&p)
+	c.validateLLM(&p)
+	c.validateStorage(&p)
+	p.positiveDuration("stream.flush_interval", c.Stream.FlushInterval)
+	p.positive("stream.flush_bytes", c.Stream.FlushBytes)
+	p.nonNegativeDuration("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	p.oneOf("log.format", c.Log.Format, "", "json", "text")
+	return errors.Join(p...)
+}
+
+func (c *Config) validateServer(p *problems) {
+	p.listen("server.listen", c.Server.Listen)
+	for _, o := range c.Server.AllowedOrigins {
+		if !isOrigin(o) {
+			p.addf("server.allowed_origins", "%q is neither \"*\" nor an origin such as \"https://app.example.com\"", o)
+		}
+	}
+	p.positiveDuration("server.write_timeout", c.Server.WriteTimeout)
+	p.listen("admin.listen", c.Admin.Listen)
+}
+
+func (c *Config) validateAuth(p *problems) {
+	a := c.Auth
+	if len(a.Algorithms) == 0 {
+		p.addf("auth.algorithms", "must list at least one algorithm")
+	}
+	kinds := map[string]bool{}
+	for _, alg := range a.Algorithms {
+		kind, ok := keyKinds[alg]
+		if !ok {
+			p.addf("auth.algorithms", "unknown algorithm %q (known: %s)", alg, strings.Join(knownAlgorithms(), ", "))
+			continue
+		}
+		kinds[kind] = true
+	}
+	if len(kinds) > 1 {
+		// One verification key per server keeps the token header from choosing it.
+		p.addf("auth.algorithms", "mixes key kinds %s; all algorithms must use one kind of key", strings.Join(sortedKeys(kinds), " and "))
+	}
+	switch {
+	case !kinds["HMAC"] || c.Dev:
+	case a.JWTSecret == "":
+		p.addf("auth.jwt_secret", "is required outside dev mode (at least %d bytes)", MinSecretBytes)
+	case len(a.JWTSecret) < MinSecretBytes:
+		p.addf("auth.jwt_secret", "must be at least %d bytes outside dev mode", MinSecretBytes)
+	}
+	if len(kinds) > 0 && !kinds["HMAC"] && a.PublicKeyFile == "" {
+		p.addf("auth.public_key_file", "is required for %s", strings.Join(a.Algorithms, ", "))
+	}
+	if strings.TrimSpace(a.UserClaim) == "" {
+		p.addf("auth.user_claim", "must not be empty")
+	}
+	p.nonNegativeDuration("auth.leeway", a.Leeway)
+	p.positiveDuration("auth.timeout", a.Timeout)
+}
+
+func (c *Config) validateLimits(p *problems) {
+	l := c.Limits
+	p.positive("limits.max_connections_per_user", l.MaxConnectionsPerUser)
+	p.positive("limits.max_sessions", l.MaxSessions)
+	p.positive("limits.max_unauthenticated", l.MaxUnauthenticated)
+	p.positive("limits.max_message_chars", l.MaxMessageChars)
+	p.positive("limits.max_frame_bytes", l.MaxFrameBytes)
+	p.positive("limits.max_auth_frame_bytes", l.MaxAuthFrameBytes)
+	if l.MaxAuthFrameBytes > l.MaxFrameBytes {
+		p.addf("limits.max_auth_frame_bytes", "%d exceeds limits.max_frame_bytes (%d)", l.MaxAuthFrameBytes, l.MaxFrameBytes)
+	}
+	p.positive("limits.frames_per_second", l.FramesPerSecond)
+	p.positive("limits.frame_burst", l.FrameBurst)
+	p.positive("limits.max_pending_bytes", l.MaxPendingBytes)
+	if c.History.MaxMessages < 0 {
+		p.addf("history.max_messages", "must not be negative, got %d", c.History.MaxMessages)
+	}
+}
+
+func (c *Config) validateLLM(p *problems) {
+	l := c.LLM
+	p.oneOf("llm.provider", l.Provider, "", "openai", "demo")
+	if c.LLMProvider() == "openai" {
+		if u, err := url.Parse(l.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.addf("llm.base_url", "must be an http or https URL")
+		}
+		if strings.TrimSpace(l.Model) == "" {
+			p.addf("llm.model", "must not be empty")
+		}
+	}
+	p.positiveDuration("llm.timeout", l.Timeout)
+	p.positive("llm.max_tokens", l.MaxTokens)
+	if l.Temperature < 0 || l.Temperature > 2 {
+		p.addf("llm.temperature", "must be between 0 and 2, got %g", l.Temperature)
+	}
+	if l.MaxRetries < 0 {
+		p.addf("llm.max_retries", "must not be negative, got %d", l.MaxRetries)
+	}
+	p.positive("llm.rate_limit.per_minute", l.RateLimit.PerMinute)
+	p.positive("llm.rate_limit.burst", l.RateLimit.Burst)
+}
+
+func (c *Config) validateStorage(p *problems) {
+	p.oneOf("store.driver", c.Store.Driver, "sqlite", "postgres")
+	if strings.TrimSpace(c.Store.DSN) == "" {
+		p.addf("store.dsn", "must not be empty")
+	}
+	p.oneOf("cache.driver", c.Cache.Driver, "memory", "redis")
+	if c.Cache.Driver == "redis" {
+		// The parse error would quote the URL, password included.
+		if u, err := url.Parse(c.Cache.URL); err != nil || !slices.Contains([]string{"redis", "rediss", "unix"}, u.Scheme) {
+			p.addf("cache.url", "must be a redis://, rediss:// or unix:// URL")
+		}
+	}
+	p.positiveDuration("cache.ttl", c.Cache.TTL)
+	p.oneOf("cache.scope", c.Cache.Scope, "user", "shared")
+	p.positive("cache.max_entries", c.Cache.MaxEntries)
+}
+
+// problems collects validation errors, each prefixed with its key.
+type problems []error
+
+func (p *problems) addf(key, format string, args ...any) {
+	*p = append(*p, errors.New(key+": "+fmt.Sprintf(format, args...)))
+}
+
+func (p *problems) positive(key string, n int) {
+	if n <= 0 {
+		p.addf(key, "must be positive, got %d", n)
+	}
+}
+
+func (p *problems) positiveDuration(key string, d time.Duration) {
+	if d <= 0 {
+		p.addf(key, "must be positive, got %s", d)
+	}
+}
+
+func (p *problems) nonNegativeDuration(key string, d time.Duration) {
+	if d < 0 {
+		p.addf(key, "must not be negative, got %s", d)
+	}
+}
+
+func (p *problems) oneOf(key, v string, allowed ...string) {
+	if slices.Contains(allowed, v) {
+		return
+	}
+	names := make([]string, 0, len(allowed))
+	for _, a := range allowed {
+		if a != "" {
+			names = append(names, a)
+		}
+	}
+	p.addf(key, "%q is not one of %s", v, strings.Join(names, ", "))
+}
+
+func (p *problems) listen(key, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.addf(key, "%q is not a host:port address", addr)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.addf(key, "%q has an invalid port", addr)
+	}
+}
+
+// isOrigin accepts "*" or scheme://host[:port] with nothing after it, not
+// even a slash, as browsers send it in the Origin header.
+func isOrigin(s string) bool {
+	if s == "*" {
+		return true
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && u.Host != "" && u.User == nil &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == ""
+}
+
+func knownAlgorithms() []string {
+	return sortedKeys(keyKinds)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
