@@ -141,11 +141,11 @@ func (c *claims) set(rawKey, val []byte) error {
 		c.iat, c.hasIat, err = parseDate(val)
 	case "iss":
 		if c.v.issuer != "" {
-			c.iss, err = parseString(val)
+			c.iss, err = parseString(val, c.v.issuer)
 		}
 	case "aud":
 		if c.v.audience != "" {
-			c.aud, err = parseStrings(val)
+			c.aud, err = parseStrings(val, c.v.audiences)
 		}
 	}
 	return err
@@ -185,8 +185,9 @@ func parseDate(raw []byte) (jwt.NumericDate, bool, error) {
 	return jwt.NumericDate{Time: t.Truncate(jwt.TimePrecision)}, true, nil
 }
 
-// parseString reads a string claim; null counts as absent.
-func parseString(raw []byte) (string, error) {
+// parseString reads a string claim; null counts as absent. A value equal to
+// want is returned as want itself, which saves copying it.
+func parseString(raw []byte, want string) (string, error) {
 	switch {
 	case string(raw) == "null":
 		return "", nil
@@ -195,17 +196,25 @@ func parseString(raw []byte) (string, error) {
 		if err != nil {
 			return "", errBadClaim
 		}
+		if string(b) == want {
+			return want, nil
+		}
 		return string(b), nil
 	}
 	return "", errBadClaim
 }
 
-// parseStrings reads aud: a string or an array of strings; null counts as absent.
-func parseStrings(raw []byte) (jwt.ClaimStrings, error) {
+// parseStrings reads aud: a string or an array of strings; null counts as
+// absent. want holds the one expected audience; a single string equal to it
+// is returned as want itself, which the validator only reads.
+func parseStrings(raw []byte, want jwt.ClaimStrings) (jwt.ClaimStrings, error) {
 	if len(raw) == 0 || raw[0] != '[' {
-		s, err := parseString(raw)
+		s, err := parseString(raw, want[0])
 		if err != nil || string(raw) == "null" {
 			return nil, err
+		}
+		if s == want[0] {
+			return want, nil
 		}
 		return jwt.ClaimStrings{s}, nil
 	}
@@ -220,7 +229,7 @@ func parseStrings(raw []byte) (jwt.ClaimStrings, error) {
 		if !ok || elem[0] != '"' {
 			return nil, errBadClaim
 		}
-		str, err := parseString(elem)
+		str, err := parseString(elem, want[0])
 		if err != nil {
 			return nil, err
 		}

@@ -115,7 +115,7 @@ type decodedClaims struct {
 }
 
 func decodeWithClaims(data []byte, userClaim string) (decodedClaims, error) {
-	c := &claims{v: &Verifier{userClaim: userClaim, issuer: "want-iss", audience: "want-aud"}}
+	c := &claims{v: &Verifier{userClaim: userClaim, issuer: "i", audience: "a", audiences: []string{"a"}}}
 	if err := json.Unmarshal(data, c); err != nil {
 		return decodedClaims{}, err
 	}
@@ -303,7 +303,7 @@ func FuzzClaimsDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c := &claims{v: &Verifier{userClaim: "sub", issuer: "i", audience: "a"}}
+		c := &claims{v: &Verifier{userClaim: "sub", issuer: "i", audience: "a", audiences: []string{"a"}}}
 		_ = c.UnmarshalJSON(data) // must not panic on any input
 		if !json.Valid(data) {
 			return

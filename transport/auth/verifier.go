@@ -54,6 +54,7 @@ type Verifier struct {
 	userClaim string
 	issuer    string
 	audience  string
+	audiences jwt.ClaimStrings // {audience}, shared by every decoded aud equal to it
 }
 
 // errCriticalHeader and errNoKey are returned by the key function; the parser
@@ -114,6 +115,7 @@ func NewVerifier(o Options) (*Verifier, error) {
 		opts = append(opts, jwt.WithIssuer(v.issuer))
 	}
 	if v.audience != "" {
+		v.audiences = jwt.ClaimStrings{v.audience}
 		opts = append(opts, jwt.WithAudience(v.audience))
 	}
 	v.parser = jwt.NewParser(opts...)
