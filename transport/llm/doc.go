@@ -1,0 +1,24 @@
+// Package llm owns the connection to the language model behind the chat: the
+// Streamer interface the session actors call, an OpenAI-compatible client
+// (OpenAI) that works with OpenAI, Azure-style gateways, Ollama, vLLM and the
+// project's own fake (package llmfake), and an offline Demo provider that is
+// used when no API key is configured.
+//
+// # Concurrency
+//
+// A Streamer is safe for concurrent use: one OpenAI or Demo value serves every
+// session. A Stream belongs to the goroutine that asked for it; only Close may
+// be called from another goroutine, and it aborts a Recv blocked on the
+// network. No goroutine started for a Stream outlives its Close.
+//
+// # Retries and cancellation
+//
+// OpenAI retries a request (429, 5xx, connection failures, a stall or a broken
+// stream) only while no token has been produced: Stream reads ahead until the
+// first token arrives and returns that token on the first Recv. After Stream
+// has returned, a failure surfaces from Recv as an *Error and is never retried,
+// so an answer is never shown twice. Cancelling the context passed to Stream
+// aborts the HTTP request at once; Stream and Recv then return the context's
+// error unwrapped, so errors.Is(err, context.Canceled) tells a cancel from a
+// model failure.
+package llm

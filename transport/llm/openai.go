@@ -1,0 +1,262 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+)
+
+const (
+	defaultMaxRetries    = 2
+	defaultHeaderTimeout = 30 * time.Second
+	defaultIdleTimeout   = 30 * time.Second
+	backoffBase          = 200 * time.Millisecond
+	backoffMax           = 10 * time.Second
+)
+
+// OpenAIOptions configures an OpenAI client.
+type OpenAIOptions struct {
+	// BaseURL of the OpenAI-compatible API, including the version path.
+	// Empty means "https://api.openai.com/v1".
+	BaseURL string
+	// APIKey is sent as a bearer token; empty sends no Authorization header.
+	APIKey string
+	// MaxRetries is how many times a request is retried on 429, 5xx,
+	// connection errors or a stall, only before the first token. Backoff is
+	// exponential with jitter from 200ms, or the server's Retry-After when
+	// longer, capped at 10s. Zero means 2; negative disables retries.
+	MaxRetries int
+	// HeaderTimeout bounds the wait for the response headers
+	// (Transport.ResponseHeaderTimeout of the default client). Zero means
+	// 30s; negative means no limit.
+	HeaderTimeout time.Duration
+	// IdleTimeout is the longest gap allowed between two chunks before the
+	// call is cancelled with ErrIdleTimeout. Zero means 30s; negative
+	// disables the watchdog.
+	IdleTimeout time.Duration
+	// HTTPClient is optional. Its Transport is wrapped to read Retry-After
+	// and its Timeout is ignored, because a client timeout cuts long streams:
+	// bound a whole call with the context instead. Nil means a client with
+	// its own transport tuned for many concurrent streams.
+	HTTPClient *http.Client
+	// OnRetry, if set, is called before each retry with the attempt number
+	// (1 for the first retry) and the error that caused it.
+	OnRetry func(attempt int, err error)
+}
+
+// withDefaults is the one place defaults are applied.
+func (o OpenAIOptions) withDefaults() OpenAIOptions {
+	if o.BaseURL == "" {
+		o.BaseURL = openai.DefaultConfig("").BaseURL
+	}
+	switch {
+	case o.MaxRetries == 0:
+		o.MaxRetries = defaultMaxRetries
+	case o.MaxRetries < 0:
+		o.MaxRetries = 0
+	}
+	switch {
+	case o.HeaderTimeout == 0:
+		o.HeaderTimeout = defaultHeaderTimeout
+	case o.HeaderTimeout < 0:
+		o.HeaderTimeout = 0
+	}
+	switch {
+	case o.IdleTimeout == 0:
+		o.IdleTimeout = defaultIdleTimeout
+	case o.IdleTimeout < 0:
+		o.IdleTimeout = 0
+	}
+	return o
+}
+
+// OpenAI streams chat completions from an OpenAI-compatible server.
+type OpenAI struct {
+	client *openai.Client
+	http   *http.Client
+	opts   OpenAIOptions
+}
+
+var _ Streamer = (*OpenAI)(nil)
+
+// NewOpenAI returns a client for the server at o.BaseURL.
+func NewOpenAI(o OpenAIOptions) *OpenAI {
+	o = o.withDefaults()
+	hc := newHTTPClient(o)
+	cfg := openai.DefaultConfig(o.APIKey)
+	cfg.BaseURL = o.BaseURL
+	cfg.HTTPClient = hc
+	return &OpenAI{client: openai.NewClientWithConfig(cfg), http: hc, opts: o}
+}
+
+func newHTTPClient(o OpenAIOptions) *http.Client {
+	var hc http.Client
+	if o.HTTPClient != nil {
+		hc = *o.HTTPClient
+	} else {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.ResponseHeaderTimeout = o.HeaderTimeout
+		// Every session may stream at once: keep their connections for reuse
+		// instead of the default two idle connections per host.
+		tr.MaxIdleConns = 0
+		tr.MaxIdleConnsPerHost = 1024
+		hc.Transport = tr
+	}
+	hc.Timeout = 0
+	hc.Transport = &headerTransport{base: hc.Transport}
+	return &hc
+}
+
+// CloseIdleConnections closes kept-alive connections that carry no stream.
+func (c *OpenAI) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
+// Stream starts a streamed completion and waits for its first token,
+// retrying failures that happen before it. The returned Stream hands that
+// token back on its first Recv.
+func (c *OpenAI) Stream(ctx context.Context, r Request) (Stream, error) {
+	req := chatRequest(r)
+	for attempt := 0; ; attempt++ {
+		s, err := c.attempt(ctx, req)
+		if err == nil {
+			return s, nil
+		}
+		var e *Error
+		if !errors.As(err, &e) || !e.Retryable || attempt >= c.opts.MaxRetries {
+			return nil, err
+		}
+		if c.opts.OnRetry != nil {
+			c.opts.OnRetry(attempt+1, err)
+		}
+		if err := sleep(ctx, backoff(attempt, e.RetryAfter)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// attempt makes one HTTP request and reads up to the first token.
+func (c *OpenAI) attempt(ctx context.Context, req openai.ChatCompletionRequest) (*openAIStream, error) {
+	info := &respInfo{}
+	actx, cancel := context.WithCancelCause(context.WithValue(ctx, respInfoKey{}, info))
+	s := &openAIStream{parent: ctx, ctx: actx, cancel: cancel, idle: c.opts.IdleTimeout}
+	// Until the headers arrive the watchdog enforces HeaderTimeout, which a
+	// caller-supplied HTTPClient may not.
+	s.arm(c.opts.HeaderTimeout)
+	st, err := c.client.CreateChatCompletionStream(actx, req)
+	if err != nil {
+		err = s.classify(err, info)
+		info.closeBody()
+		s.release()
+		return nil, err
+	}
+	s.st = st
+	s.arm(s.idle)
+	first, err := s.next()
+	if err != nil {
+		s.release()
+		return nil, err
+	}
+	s.peeked, s.hasPeek = first, true
+	return s, nil
+}
+
+// chatRequest maps a Request onto go-openai's, keeping clear of the
+// parameters go-openai rejects client-side for reasoning models.
+func chatRequest(r Request) openai.ChatCompletionRequest {
+	msgs := make([]openai.ChatCompletionMessage, len(r.Messages))
+	for i, m := range r.Messages {
+		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}
+	}
+	req := openai.ChatCompletionRequest{
+		Model:         r.Model,
+		Messages:      msgs,
+		Stream:        true,
+		StreamOptions: &openai.StreamOptions{IncludeUsage: true},
+	}
+	if reasoningModel(r.Model) {
+		req.MaxCompletionTokens = r.MaxTokens
+		return req
+	}
+	// go-openai deprecates max_tokens, but it is what Ollama, vLLM and older
+	// Azure API versions read.
+	//lint:ignore SA1019 see above
+	req.MaxTokens = r.MaxTokens //nolint:staticcheck // see above
+	req.Temperature = r.Temperature
+	return req
+}
+
+func reasoningModel(model string) bool {
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5", "gpt-6"} {
+		if strings.HasPrefix(model, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// classifyError turns a failure of the HTTP call into an *Error.
+func classifyError(err error, info *respInfo) *Error {
+	e := &Error{Err: err}
+	var apiErr *openai.APIError
+	var reqErr *openai.RequestError
+	switch {
+	case errors.As(err, &apiErr):
+		e.Status = apiErr.HTTPStatusCode
+		if e.Status == 0 {
+			// An error event inside the stream: the server failed while
+			// generating, unless it says the request itself is bad.
+			e.Retryable = !strings.Contains(apiErr.Type, "invalid_request")
+			return e
+		}
+	case errors.As(err, &reqErr):
+		e.Status = reqErr.HTTPStatusCode
+	default:
+		e.Retryable = networkError(err)
+		return e
+	}
+	e.Retryable = e.Status == http.StatusTooManyRequests || e.Status >= 500
+	if info != nil {
+		e.RetryAfter = info.retryAfter
+	}
+	return e
+}
+
+func networkError(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errTruncated) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error // includes every *url.Error from http.Client.Do
+	return errors.As(err, &ne)
+}
+
+// backoff is the wait before retry number attempt+1.
+func backoff(attempt int, retryAfter time.Duration) time.Duration {
+	d := backoffMax
+	if attempt < 16 {
+		d = min(backoffBase<<attempt, backoffMax)
+	}
+	d += rand.N(d/2 + 1)
+	if retryAfter > d {
+		d = retryAfter
+	}
+	return min(d, backoffMax)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

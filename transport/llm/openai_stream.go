@@ -1,0 +1,141 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+)
+
+// openAIStream is one HTTP response being read. Recv runs on the caller's
+// goroutine; Close may run on another, so everything Close touches is either
+// safe for concurrent use (cancel, the timer) or guarded by once.
+type openAIStream struct {
+	parent   context.Context // the caller's context
+	ctx      context.Context // parent plus the watchdog's and Close's cancel
+	cancel   context.CancelCauseFunc
+	st       *openai.ChatCompletionStream
+	idle     time.Duration
+	watchdog *time.Timer
+
+	peeked   Chunk
+	hasPeek  bool
+	finished bool  // a finish reason was seen, so EOF is the normal end
+	err      error // sticky terminal error
+
+	closed atomic.Bool
+	once   sync.Once
+}
+
+var _ Stream = (*openAIStream)(nil)
+
+// arm (re)starts the watchdog with d; d == 0 stops it.
+func (s *openAIStream) arm(d time.Duration) {
+	switch {
+	case d <= 0:
+		if s.watchdog != nil {
+			s.watchdog.Stop()
+		}
+	case s.watchdog == nil:
+		cancel := s.cancel
+		s.watchdog = time.AfterFunc(d, func() { cancel(ErrIdleTimeout) })
+	default:
+		s.watchdog.Reset(d)
+		// A Close racing with this Reset must not leave the timer armed.
+		if s.closed.Load() {
+			s.watchdog.Stop()
+		}
+	}
+}
+
+func (s *openAIStream) Recv() (Chunk, error) {
+	if s.closed.Load() {
+		return Chunk{}, errClosed
+	}
+	if s.hasPeek {
+		c := s.peeked
+		s.hasPeek, s.peeked = false, Chunk{}
+		return c, nil
+	}
+	if s.err != nil {
+		return Chunk{}, s.err
+	}
+	c, err := s.next()
+	if err != nil {
+		s.err = err
+		s.release()
+		return Chunk{}, err
+	}
+	return c, nil
+}
+
+// next reads until a chunk worth handing to the caller: text, a finish
+// reason or usage. Role-only and empty chunks are skipped.
+func (s *openAIStream) next() (Chunk, error) {
+	for {
+		resp, err := s.st.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) && s.finished {
+				return Chunk{}, io.EOF
+			}
+			if errors.Is(err, io.EOF) {
+				err = errTruncated
+			}
+			return Chunk{}, s.classify(err, nil)
+		}
+		s.arm(s.idle)
+		var c Chunk
+		if resp.Usage != nil {
+			c.Usage = &Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
+		}
+		// The usage chunk has no choices.
+		if len(resp.Choices) > 0 {
+			c.Delta = resp.Choices[0].Delta.Content
+			c.FinishReason = string(resp.Choices[0].FinishReason)
+		}
+		if c.FinishReason != "" {
+			s.finished = true
+		}
+		if c.Delta != "" || c.FinishReason != "" || c.Usage != nil {
+			return c, nil
+		}
+	}
+}
+
+// classify maps a failure to what the caller should see: its own context's
+// error when it gave up, errClosed after Close, otherwise an *Error.
+func (s *openAIStream) classify(err error, info *respInfo) error {
+	if perr := s.parent.Err(); perr != nil {
+		return perr
+	}
+	if s.closed.Load() {
+		return errClosed
+	}
+	if errors.Is(context.Cause(s.ctx), ErrIdleTimeout) {
+		return &Error{Retryable: true, Err: ErrIdleTimeout}
+	}
+	return classifyError(err, info)
+}
+
+// release stops the watchdog, aborts the request and frees the body.
+func (s *openAIStream) release() {
+	s.once.Do(func() {
+		if s.watchdog != nil {
+			s.watchdog.Stop()
+		}
+		s.cancel(errClosed)
+		if s.st != nil {
+			_ = s.st.Close()
+		}
+	})
+}
+
+func (s *openAIStream) Close() error {
+	s.closed.Store(true)
+	s.release()
+	return nil
+}
