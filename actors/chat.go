@@ -1,0 +1,265 @@
+package actors
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// ChatOptions configures the chat pipeline. Zero values take the documented
+// defaults, except HistoryMessages, where zero keeps no history.
+type ChatOptions struct {
+	Model       Model  // nil answers every chat message with llm_unavailable
+	ModelName   string // sent as the request's model
+	MaxTokens   int
+	Temperature float32
+	Timeout     time.Duration // per model call, first byte to last; default 60s
+
+	HistoryMessages int // messages of memory sent with each request (user and assistant each count one)
+
+	RatePerMinute float64 // per-user bucket refill; default 20
+	Burst         int     // per-user bucket size; default 5
+
+	Cache        ResponseCache // nil disables the response cache
+	CacheTTL     time.Duration // default 24h
+	CacheTimeout time.Duration // per cache operation; default 250ms
+	SharedCache  bool          // cross-user hits on identical input (cache.scope shared)
+
+	FlushInterval time.Duration // least time between two frames of an answer; default 30ms
+	FlushBytes    int           // pending text that is sent without waiting; default 512
+}
+
+func (o *ChatOptions) setDefaults() {
+	setDefault(&o.Timeout, 60*time.Second)
+	setDefault(&o.RatePerMinute, 20)
+	setDefault(&o.Burst, 5)
+	setDefault(&o.CacheTTL, 24*time.Hour)
+	setDefault(&o.CacheTimeout, 250*time.Millisecond)
+	setDefault(&o.FlushInterval, 30*time.Millisecond)
+	setDefault(&o.FlushBytes, 512)
+}
+
+// chatState is a session's conversation: its system prompt, its memory and
+// the answer in flight.
+type chatState struct {
+	system  string
+	history []ModelMessage
+	seq     uint64
+	cur     *answer
+}
+
+// answer is the answer in flight.
+type answer struct {
+	seq      uint64
+	id       string
+	replyTo  string
+	question string
+	req      ModelRequest
+	key      string
+	ctx      context.Context
+	cancel   context.CancelFunc
+	started  time.Time
+
+	content []byte
+	sent    int // bytes of content already sent
+	frames  int
+	last    time.Time // when the last frame was sent
+	timer   *time.Timer
+	armed   bool // a flush tick is pending
+}
+
+// flushTick asks the session to send the text pending for answer seq.
+type flushTick struct{ seq uint64 }
+
+func (cs *chatState) init(s *session) {
+	cs.system = systemPrompt(s.account.User.Name, s.account.Profile)
+}
+
+// stop cancels the answer in flight; the session is ending.
+func (cs *chatState) stop() {
+	if a := cs.cur; a != nil {
+		a.cancel()
+		if a.timer != nil {
+			a.timer.Stop()
+		}
+		cs.cur = nil
+	}
+}
+
+// request builds the model request: system prompt, memory, new message.
+func (cs *chatState) request(o *ChatOptions, text string) ModelRequest {
+	msgs := make([]ModelMessage, 0, len(cs.history)+2)
+	msgs = append(msgs, ModelMessage{Role: "system", Content: cs.system})
+	msgs = append(msgs, cs.history...)
+	msgs = append(msgs, ModelMessage{Role: "user", Content: text})
+	return ModelRequest{Model: o.ModelName, Messages: msgs, MaxTokens: o.MaxTokens, Temperature: o.Temperature}
+}
+
+// remember adds a completed exchange to memory, keeping the last max
+// messages.
+func (cs *chatState) remember(max int, question, reply string) {
+	cs.history = append(cs.history,
+		ModelMessage{Role: "user", Content: question},
+		ModelMessage{Role: "assistant", Content: reply})
+	if extra := len(cs.history) - max; extra > 0 {
+		cs.history = append(cs.history[:0], cs.history[extra:]...)
+	}
+}
+
+// ask starts answering a validated chat message: cache first, then model.
+func (s *session) ask(c actor.Context, text, replyTo string) {
+	o := &s.node.opts.Chat
+	cs := &s.chat
+	cs.seq++
+	a := &answer{seq: cs.seq, replyTo: replyTo, question: text, started: time.Now()}
+	a.id = s.id + "-" + strconv.FormatUint(cs.seq, 10)
+	a.req = cs.request(o, text)
+	a.ctx, a.cancel = context.WithCancel(s.node.ctx)
+	cs.cur = a
+	s.setState(stateStreaming)
+	if o.Cache == nil {
+		s.callModel(c, a)
+		return
+	}
+	scope := s.userID
+	if o.SharedCache {
+		scope = ""
+	}
+	a.key = cacheKey(scope, &a.req)
+	c.Send(s.node.cache, &cacheGet{seq: a.seq, key: a.key, replyTo: s.self})
+}
+
+func (s *session) callModel(c actor.Context, a *answer) {
+	if s.node.opts.Chat.Model == nil || s.model == nil {
+		s.fail(CodeLLMUnavailable, "no model is configured", 0)
+		return
+	}
+	c.Send(s.model, &modelAsk{seq: a.seq, req: a.req, ctx: a.ctx, session: s.self})
+}
+
+// chatEvent handles the messages of the answer in flight. Messages for an
+// answer that has already ended (cancelled, failed) are dropped.
+func (s *session) chatEvent(c actor.Context, msg any) {
+	a := s.chat.cur
+	switch m := msg.(type) {
+	case *cacheResult:
+		if a == nil || m.seq != a.seq {
+			return
+		}
+		if m.hit {
+			s.counts.cacheHits++
+			a.content = []byte(m.answer)
+			s.finish("stop", true)
+			return
+		}
+		s.callModel(c, a)
+	case *modelText:
+		if a == nil || m.seq != a.seq {
+			return
+		}
+		a.content = append(a.content, m.delta...)
+		s.onText(c, a)
+	case *flushTick:
+		if a == nil || m.seq != a.seq {
+			return
+		}
+		a.armed = false
+		if a.sent < len(a.content) {
+			s.flush(a)
+		}
+	case *modelRejected:
+		if a == nil || m.seq != a.seq {
+			return
+		}
+		secs := int(math.Ceil(m.retryAfter.Seconds()))
+		s.fail(CodeRateLimited, "too many questions in a short time; try again in "+strconv.Itoa(secs)+"s", max(secs, 1))
+	case *modelDone:
+		if a == nil || m.seq != a.seq {
+			return
+		}
+		if m.err != nil {
+			s.fail(CodeLLMUnavailable, "the coach could not answer right now; please try again", 0)
+			return
+		}
+		s.finish(m.finish, false)
+	}
+}
+
+// onText sends new text at once for the first frame, then at most every
+// FlushInterval unless FlushBytes are pending.
+func (s *session) onText(c actor.Context, a *answer) {
+	o := &s.node.opts.Chat
+	if a.frames == 0 || len(a.content)-a.sent >= o.FlushBytes {
+		s.flush(a)
+		return
+	}
+	if a.armed {
+		return
+	}
+	wait := o.FlushInterval - time.Since(a.last)
+	if wait <= 0 {
+		s.flush(a)
+		return
+	}
+	a.armed = true
+	if a.timer == nil {
+		root, self, seq := c.ActorSystem().Root, s.self, a.seq
+		a.timer = time.AfterFunc(wait, func() { root.Send(self, &flushTick{seq: seq}) })
+		return
+	}
+	a.timer.Reset(wait)
+}
+
+func (s *session) flush(a *answer) {
+	content := string(a.content)
+	s.peer.Answer(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:]})
+	a.sent = len(a.content)
+	a.frames++
+	a.last = time.Now()
+}
+
+// cancel ends the answer in flight with finish_reason cancelled. The text
+// streamed so far is kept, in the app and in memory.
+func (s *session) cancel(c actor.Context) {
+	if s.chat.cur == nil {
+		return
+	}
+	s.finish("cancelled", false)
+}
+
+// finish sends the done frame, stores the exchange in memory and, for a
+// complete fresh answer, in the cache.
+func (s *session) finish(reason string, cached bool) {
+	a := s.chat.cur
+	content := string(a.content)
+	s.peer.Answer(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:],
+		Done: true, Cached: cached, FinishReason: reason})
+	if content != "" {
+		s.chat.remember(s.node.opts.Chat.HistoryMessages, a.question, content)
+	}
+	if reason == "stop" && !cached && a.key != "" && content != "" {
+		s.node.root.Send(s.node.cache, &cachePut{key: a.key, answer: content})
+	}
+	s.counts.answers++
+	s.node.stats.Answers.Add(1)
+	s.endAnswer()
+}
+
+// fail ends the answer in flight with an error frame; nothing of it enters
+// memory.
+func (s *session) fail(code Code, msg string, retryAfter int) {
+	a := s.chat.cur
+	s.node.stats.Reject(code)
+	s.peer.Error(&ErrorFrame{Code: code, Message: msg, ReplyTo: a.replyTo, RetryAfter: retryAfter})
+	s.endAnswer()
+}
+
+func (s *session) endAnswer() {
+	s.chat.stop()
+	if s.state == stateStreaming {
+		s.setState(stateAuthenticated)
+	}
+}

@@ -1,0 +1,258 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/wealthwarriors/wealthcoach/store"
+)
+
+// TokenVerifier checks the token of an authenticate frame. An error that has
+// an Expired() bool method returning true is reported to the client as
+// token_expired; any other error as invalid_token.
+type TokenVerifier interface {
+	Verify(token string) (userID string, err error)
+}
+
+// AccountLoader loads a user and their profile in one call. It reports a
+// missing user with an error wrapping store.ErrNotFound.
+type AccountLoader interface {
+	LoadAccount(ctx context.Context, userID string) (store.Account, error)
+}
+
+// ErrNodeFull is returned by Admit when the node is at its session cap or at
+// its cap on connections still unauthenticated.
+var ErrNodeFull = errors.New("node at capacity")
+
+// Options configures a Node. Zero values take the documented defaults.
+type Options struct {
+	Logger   *slog.Logger  // default: discard
+	Verifier TokenVerifier // required
+	Accounts AccountLoader // required
+
+	AuthTimeout           time.Duration // time allowed for authenticate; default 30s
+	LoadTimeout           time.Duration // time allowed for the profile load; default 5s
+	MaxConnectionsPerUser int           // live sessions per user; default 3
+	MaxSessions           int           // live sessions per node, any state; default 50,000
+	MaxUnauthenticated    int           // sessions not yet authenticated; default 10,000
+	MaxMessageChars       int           // chat message limit in characters; default 4,000
+	MaxStashed            int           // frames held while authentication completes; default 8
+
+	// MaxFailures is how many panics a session survives within
+	// FailureWindow before it is closed with 1011; default 3 in 1m.
+	MaxFailures   int
+	FailureWindow time.Duration
+
+	Chat ChatOptions
+
+	// BeforeReceive, when set, is called with every message a session is
+	// about to handle. It exists so tests can inject failures.
+	BeforeReceive func(msg any)
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	setDefault(&o.AuthTimeout, 30*time.Second)
+	setDefault(&o.LoadTimeout, 5*time.Second)
+	setDefault(&o.MaxConnectionsPerUser, 3)
+	setDefault(&o.MaxSessions, 50_000)
+	setDefault(&o.MaxUnauthenticated, 10_000)
+	setDefault(&o.MaxMessageChars, 4000)
+	setDefault(&o.MaxStashed, 8)
+	setDefault(&o.MaxFailures, 3)
+	setDefault(&o.FailureWindow, time.Minute)
+	o.Chat.setDefaults()
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Node is one server's actor system: the registry, the cache actor and every
+// session.
+type Node struct {
+	opts     Options
+	log      *slog.Logger
+	system   *actor.ActorSystem
+	root     *actor.RootContext
+	stats    *Stats
+	registry *actor.PID
+	cache    *actor.PID
+	session  *actor.Props
+
+	// Admission counters: every live session, and those not yet
+	// authenticated. Checked with atomics at upgrade so that an overloaded
+	// node refuses work without touching an actor.
+	live   atomic.Int64
+	unauth atomic.Int64
+
+	draining atomic.Bool
+	sessions sync.Map // session id -> *actor.PID, for shutdown
+
+	// ctx bounds every goroutine the actors start; Stop cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	warnMu   sync.Mutex
+	lastWarn map[string]time.Time
+}
+
+// NewNode starts the actor system with its registry and cache actors.
+func NewNode(opts Options) (*Node, error) {
+	if opts.Verifier == nil || opts.Accounts == nil {
+		return nil, errors.New("actors: Verifier and Accounts are required")
+	}
+	opts.setDefaults()
+	n := &Node{opts: opts, log: opts.Logger, stats: newStats(), lastWarn: make(map[string]time.Time)}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	// The actor system's own logger only gets warnings: at Info it reports
+	// every dead letter and supervision event, which we log ourselves.
+	sysLog := slog.New(levelFloor{opts.Logger.Handler(), slog.LevelWarn}).With("component", "actor-system")
+	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return sysLog }))
+	n.root = n.system.Root
+
+	n.registry = n.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRegistry(n) }))
+	n.cache = n.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newCacheActor(n) }))
+	n.session = actor.PropsFromProducer(func() actor.Actor { return &session{node: n} },
+		actor.WithGuardian(&sessionSupervisor{node: n}))
+	return n, nil
+}
+
+// Stats returns the node's live counters.
+func (n *Node) Stats() *Stats { return n.stats }
+
+// Admit reserves room for one more session. It never blocks. A nil error
+// must be followed by Open, which hands the reservation to the session.
+func (n *Node) Admit() error {
+	if n.draining.Load() {
+		n.stats.Reject(CodeUnavailable)
+		return fmt.Errorf("%w: draining for shutdown", ErrNodeFull)
+	}
+	if n.live.Add(1) > int64(n.opts.MaxSessions) {
+		n.live.Add(-1)
+		n.stats.Reject(CodeUnavailable)
+		return fmt.Errorf("%w: %d sessions", ErrNodeFull, n.opts.MaxSessions)
+	}
+	if n.unauth.Add(1) > int64(n.opts.MaxUnauthenticated) {
+		n.unauth.Add(-1)
+		n.live.Add(-1)
+		n.stats.Reject(CodeUnavailable)
+		return fmt.Errorf("%w: %d unauthenticated connections", ErrNodeFull, n.opts.MaxUnauthenticated)
+	}
+	return nil
+}
+
+// Handle is the connection side's reference to its session.
+type Handle struct {
+	root *actor.RootContext
+	pid  *actor.PID
+}
+
+// Send delivers one of the inbound messages (Authenticate, ChatMessage,
+// Cancel, Ping, Invalid, Disconnected) to the session. It never blocks.
+func (h Handle) Send(msg any) { h.root.Send(h.pid, msg) }
+
+// Open spawns the session for a newly accepted connection. Call it only
+// after a successful Admit.
+func (n *Node) Open(peer Peer) Handle {
+	id := newSessionID()
+	pid := n.root.SpawnPrefix(n.session, "session-")
+	// The peer arrives as the first user message rather than through the
+	// producer, so that every session shares one Props value.
+	n.root.Send(pid, &attach{peer: peer, id: id})
+	n.sessions.Store(id, pid)
+	return Handle{root: n.root, pid: pid}
+}
+
+// Live is the number of sessions, in any state.
+func (n *Node) Live() int64 { return n.live.Load() }
+
+// Drain makes every session answer new chat messages with shutting_down
+// while the answers already streaming finish.
+func (n *Node) Drain() { n.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (n *Node) Draining() bool { return n.draining.Load() }
+
+// CloseAll closes every session with CodeServerShutdown and waits until
+// they have all stopped or ctx ends.
+func (n *Node) CloseAll(ctx context.Context) error {
+	n.sessions.Range(func(_, v any) bool {
+		n.root.Send(v.(*actor.PID), &shutdownSession{})
+		return true
+	})
+	return waitUntil(ctx, func() bool { return n.live.Load() == 0 })
+}
+
+// Stop shuts the actor system down. Sessions still open are not closed
+// first: call CloseAll before.
+func (n *Node) Stop() {
+	n.cancel()
+	n.system.Shutdown()
+}
+
+// warnEvery logs a warning about a failing dependency at most once every
+// ten seconds per topic, so that an outage does not flood the log.
+func (n *Node) warnEvery(topic, msg string, attrs ...any) {
+	n.warnMu.Lock()
+	now := time.Now()
+	if now.Sub(n.lastWarn[topic]) < 10*time.Second {
+		n.warnMu.Unlock()
+		return
+	}
+	n.lastWarn[topic] = now
+	n.warnMu.Unlock()
+	n.log.Warn(msg, attrs...)
+}
+
+func newSessionID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails since Go 1.24
+	return hex.EncodeToString(b[:])
+}
+
+// waitUntil polls cond until it holds or ctx ends.
+func waitUntil(ctx context.Context, cond func() bool) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// levelFloor drops records below min, whatever the wrapped handler allows.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFloor) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= l.min && l.Handler.Enabled(ctx, lv)
+}
+
+func (l levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFloor{l.Handler.WithAttrs(a), l.min}
+}
+
+func (l levelFloor) WithGroup(g string) slog.Handler {
+	return levelFloor{l.Handler.WithGroup(g), l.min}
+}

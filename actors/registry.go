@@ -1,0 +1,146 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// The registry is one actor per node. It knows every authenticated session
+// by user, enforces the per-user connection cap, and owns the lifetime of
+// the per-user model actors. The node-wide session cap and the cap on
+// unauthenticated connections are enforced before a session exists, by
+// Node.Admit, with atomics, so that refusing load never queues on this
+// mailbox.
+
+// claim asks the registry for a session slot for a user.
+type claim struct {
+	userID    string
+	sessionID string
+	session   *actor.PID
+}
+
+// claimResult answers a claim. code is empty when the slot was granted.
+type claimResult struct {
+	code  Code
+	model *actor.PID // the user's model actor
+}
+
+// release gives a slot back when a session ends.
+type release struct {
+	userID    string
+	sessionID string
+}
+
+// sessionStateChanged keeps the registry's per-session view current for
+// the operators' per-user listing.
+type sessionStateChanged struct {
+	userID    string
+	sessionID string
+	state     sessionState
+	messages  int
+}
+
+// modelIdle is sent by a model actor whose user has no sessions and whose
+// rate-limit bucket is full again; the registry answers modelStop if the
+// user is still gone.
+type modelIdle struct{ userID string }
+
+type modelStop struct{}
+
+// UserSessions asks the registry for a user's live sessions; the answer is
+// a []SessionInfo sent to the requester.
+type UserSessions struct{ UserID string }
+
+// SessionInfo describes one live session for operators.
+type SessionInfo struct {
+	SessionID string    `json:"session_id"`
+	State     string    `json:"state"`
+	Opened    time.Time `json:"opened"`
+	Messages  int       `json:"messages"`
+}
+
+type userEntry struct {
+	sessions map[string]*SessionInfo
+	model    *actor.PID
+}
+
+type registry struct {
+	node  *Node
+	users map[string]*userEntry
+}
+
+func newRegistry(n *Node) *registry {
+	return &registry{node: n, users: make(map[string]*userEntry)}
+}
+
+func (r *registry) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *claim:
+		r.claim(c, m)
+	case *release:
+		r.release(c, m)
+	case *sessionStateChanged:
+		if e := r.users[m.userID]; e != nil {
+			if s := e.sessions[m.sessionID]; s != nil {
+				s.State, s.Messages = m.state.String(), m.messages
+			}
+		}
+	case *modelIdle:
+		if e := r.users[m.userID]; e != nil && len(e.sessions) == 0 {
+			c.Send(e.model, &modelStop{})
+			delete(r.users, m.userID)
+		}
+	case *UserSessions:
+		c.Respond(r.userSessions(m.UserID))
+	}
+}
+
+func (r *registry) claim(c actor.Context, m *claim) {
+	e := r.users[m.userID]
+	if e == nil {
+		e = &userEntry{sessions: make(map[string]*SessionInfo, 1)}
+		r.users[m.userID] = e
+	}
+	if len(e.sessions) >= r.node.opts.MaxConnectionsPerUser {
+		c.Send(m.session, &claimResult{code: CodeMaxConnections})
+		return
+	}
+	if len(e.sessions) == 0 {
+		r.node.stats.Users.Add(1)
+	}
+	e.sessions[m.sessionID] = &SessionInfo{SessionID: m.sessionID, State: stateAuthenticating.String(), Opened: time.Now()}
+	if e.model == nil {
+		e.model = c.Spawn(r.node.modelProps(m.userID))
+	}
+	c.Send(m.session, &claimResult{model: e.model})
+}
+
+func (r *registry) release(c actor.Context, m *release) {
+	e := r.users[m.userID]
+	if e == nil {
+		return
+	}
+	if _, ok := e.sessions[m.sessionID]; !ok {
+		return
+	}
+	delete(e.sessions, m.sessionID)
+	if len(e.sessions) == 0 {
+		r.node.stats.Users.Add(-1)
+		// The model actor stays until its bucket has refilled, so that
+		// reconnecting does not reset the user's rate limit.
+		c.Send(e.model, &userGone{})
+	}
+}
+
+func (r *registry) userSessions(userID string) []SessionInfo {
+	e := r.users[userID]
+	if e == nil {
+		return []SessionInfo{}
+	}
+	out := make([]SessionInfo, 0, len(e.sessions))
+	for _, s := range e.sessions {
+		out = append(out, *s)
+	}
+	return out
+}

@@ -1,0 +1,343 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/wealthwarriors/wealthcoach/store"
+)
+
+// sessionState is where a session is in its state machine:
+// unauthenticated -> authenticating -> authenticated <-> streaming.
+type sessionState uint8
+
+const (
+	stateUnauthenticated sessionState = iota
+	stateAuthenticating               // token verified, slot and profile being fetched
+	stateAuthenticated
+	stateStreaming // an answer is being produced
+	stateClosing   // the socket is being closed; everything is ignored
+)
+
+func (s sessionState) String() string {
+	switch s {
+	case stateUnauthenticated:
+		return "unauthenticated"
+	case stateAuthenticating:
+		return "authenticating"
+	case stateAuthenticated:
+		return "authenticated"
+	case stateStreaming:
+		return "streaming"
+	default:
+		return "closing"
+	}
+}
+
+// session is the actor behind one WebSocket connection.
+type session struct {
+	node   *Node
+	peer   Peer
+	id     string
+	self   *actor.PID
+	state  sessionState
+	opened time.Time
+	log    *slog.Logger
+
+	authTimer  *time.Timer
+	loadCancel context.CancelFunc
+	stash      []any // frames that arrived while authentication completed
+
+	userID  string
+	account store.Account
+	authed  bool       // the profile is loaded and the client told it is connected
+	claimed bool       // the registry holds a slot for this session
+	model   *actor.PID // the user's model actor
+
+	chat chatState
+
+	closeCode int
+	counts    struct{ messages, answers, cacheHits int }
+}
+
+func (s *session) Receive(c actor.Context) {
+	msg := c.Message()
+	if hook := s.node.opts.BeforeReceive; hook != nil {
+		hook(msg)
+	}
+	switch m := msg.(type) {
+	case *actor.Started:
+		s.started(c)
+	case *attach:
+		s.peer, s.id = m.peer, m.id
+	case *actor.Stopping:
+		s.stopping(c)
+	case *Disconnected:
+		s.closeCode = m.CloseCode
+		s.setState(stateClosing)
+		c.Stop(s.self)
+	case *shutdownSession:
+		s.close(CodeServerShutdown)
+	case *recovered:
+		s.recovered(m)
+	case *actor.Stopped, *actor.Restarting:
+	default:
+		s.handle(c, msg)
+	}
+}
+
+// handle dispatches a message to the current state's handler. Handlers take
+// the message as an argument so that stashed frames can be replayed.
+func (s *session) handle(c actor.Context, msg any) {
+	switch s.state {
+	case stateUnauthenticated:
+		s.unauthenticated(c, msg)
+	case stateAuthenticating:
+		s.authenticating(c, msg)
+	case stateAuthenticated, stateStreaming:
+		s.authenticated(c, msg)
+	}
+}
+
+func (s *session) started(c actor.Context) {
+	s.self = c.Self()
+	s.opened = time.Now()
+	s.node.stats.SessionsOpened.Add(1)
+	s.node.stats.move(stateClosing, stateUnauthenticated)
+	root, self := c.ActorSystem().Root, c.Self()
+	s.authTimer = time.AfterFunc(s.node.opts.AuthTimeout, func() { root.Send(self, &authDeadline{}) })
+}
+
+func (s *session) unauthenticated(c actor.Context, msg any) {
+	switch m := msg.(type) {
+	case *Authenticate:
+		s.authenticate(c, m)
+	case *authDeadline:
+		s.close(CodeAuthTimeout)
+	case *ChatMessage, *Cancel, *Ping, *Invalid:
+		s.close(CodeAuthRequired)
+	}
+}
+
+func (s *session) authenticate(c actor.Context, m *Authenticate) {
+	if !m.TokenOK || m.Token == "" {
+		s.close(CodeTokenMissing)
+		return
+	}
+	userID, err := s.node.opts.Verifier.Verify(m.Token)
+	if err != nil {
+		var exp interface{ Expired() bool }
+		if errors.As(err, &exp) && exp.Expired() {
+			s.close(CodeTokenExpired)
+		} else {
+			s.close(CodeInvalidToken)
+		}
+		s.logger().Debug("token rejected", slog.String("error", err.Error()))
+		return
+	}
+	s.userID = userID
+	s.setState(stateAuthenticating)
+	c.Send(s.node.registry, &claim{userID: userID, sessionID: s.id, session: s.self})
+}
+
+func (s *session) authenticating(c actor.Context, msg any) {
+	switch m := msg.(type) {
+	case *claimResult:
+		s.onClaim(c, m)
+	case *accountLoaded:
+		s.accountLoaded(c, m)
+	case *authDeadline:
+		s.close(CodeAuthTimeout)
+	case *Authenticate:
+		s.peer.Error(&ErrorFrame{Code: CodeAlreadyAuthenticated, Message: "authentication is already in progress"})
+	default:
+		if len(s.stash) >= s.node.opts.MaxStashed {
+			s.node.stats.Reject(CodeBusy)
+			s.peer.Error(&ErrorFrame{Code: CodeBusy, Message: "authentication still in progress", ReplyTo: replyTo(msg)})
+			return
+		}
+		s.stash = append(s.stash, msg)
+	}
+}
+
+func (s *session) onClaim(c actor.Context, m *claimResult) {
+	if m.code != "" {
+		s.close(m.code)
+		return
+	}
+	s.claimed = true
+	s.model = m.model
+	// The profile load is the only I/O of authentication. It runs outside
+	// Receive and its result comes back as a message; Stopping cancels it.
+	ctx, cancel := context.WithTimeout(context.Background(), s.node.opts.LoadTimeout)
+	s.loadCancel = cancel
+	root, self, accounts, userID := c.ActorSystem().Root, s.self, s.node.opts.Accounts, s.userID
+	go func() {
+		defer cancel()
+		start := time.Now()
+		acct, err := accounts.LoadAccount(ctx, userID)
+		root.Send(self, &accountLoaded{account: acct, err: err, took: time.Since(start)})
+	}()
+}
+
+func (s *session) accountLoaded(c actor.Context, m *accountLoaded) {
+	s.loadCancel = nil
+	switch {
+	case errors.Is(m.err, store.ErrNotFound):
+		s.close(CodeAuthFailed)
+		return
+	case m.err != nil:
+		s.logger().Warn("profile store unavailable", slog.String("error", m.err.Error()), slog.Duration("took", m.took))
+		s.close(CodeUnavailable)
+		return
+	case m.account.User.Disabled:
+		s.close(CodeAuthFailed)
+		return
+	}
+	s.authTimer.Stop()
+	s.account = m.account
+	s.authed = true
+	s.log = nil // the next line logged carries the user id
+	s.node.unauth.Add(-1)
+	s.setState(stateAuthenticated)
+	s.chat.init(s)
+	s.peer.Connected(s.id, s.userID)
+	stash := s.stash
+	s.stash = nil
+	for _, msg := range stash {
+		s.authenticated(c, msg)
+	}
+}
+
+func (s *session) authenticated(c actor.Context, msg any) {
+	switch m := msg.(type) {
+	case *ChatMessage:
+		s.chatMessage(c, m)
+	case *Cancel:
+		s.cancel(c)
+	case *Ping:
+		s.peer.Pong()
+	case *Authenticate:
+		s.node.stats.Reject(CodeAlreadyAuthenticated)
+		s.peer.Error(&ErrorFrame{Code: CodeAlreadyAuthenticated, Message: "this connection is already authenticated"})
+	case *Invalid:
+		s.node.stats.Reject(CodeBadRequest)
+		s.peer.Error(&ErrorFrame{Code: CodeBadRequest, Message: m.Reason})
+	default:
+		s.chatEvent(c, msg)
+	}
+}
+
+// chatMessage validates a chat message and starts its answer.
+func (s *session) chatMessage(c actor.Context, m *ChatMessage) {
+	text := strings.TrimSpace(m.Content)
+	var code Code
+	var reason string
+	switch {
+	case s.node.draining.Load():
+		code, reason = CodeShuttingDown, "the server is shutting down; reconnect shortly"
+	case text == "":
+		code, reason = CodeEmptyMessage, "message is empty"
+	case utf8.RuneCountInString(text) > s.node.opts.MaxMessageChars:
+		code, reason = CodeMessageTooLong, fmt.Sprintf("message is longer than %d characters", s.node.opts.MaxMessageChars)
+	case s.state == stateStreaming:
+		code, reason = CodeBusy, "an answer is still streaming; wait for it or cancel it"
+	}
+	if code != "" {
+		s.node.stats.Reject(code)
+		s.peer.Error(&ErrorFrame{Code: code, Message: reason, ReplyTo: m.ID})
+		return
+	}
+	s.counts.messages++
+	s.node.stats.ChatMessages.Add(1)
+	s.ask(c, text, m.ID)
+}
+
+func (s *session) recovered(m *recovered) {
+	if s.state == stateClosing {
+		return
+	}
+	s.peer.Error(&ErrorFrame{Code: CodeInternal, Message: "the server failed to handle that frame", ReplyTo: replyTo(m.msg)})
+}
+
+// close ends the session: the peer sends the error and close frames, and
+// the Disconnected that follows stops the actor.
+func (s *session) close(code Code) {
+	if s.state == stateClosing {
+		return
+	}
+	if code != CodeServerShutdown {
+		s.node.stats.Reject(code)
+	}
+	s.setState(stateClosing)
+	s.peer.Close(code)
+}
+
+func (s *session) stopping(c actor.Context) {
+	if s.state != stateClosing {
+		// Stopped by the supervisor after repeated failures, not by a
+		// disconnect: the socket is still open.
+		s.peer.Close(CodeInternal)
+		s.setState(stateClosing)
+	}
+	if s.authTimer != nil {
+		s.authTimer.Stop()
+	}
+	if s.loadCancel != nil {
+		s.loadCancel()
+	}
+	s.chat.stop()
+	if s.claimed {
+		c.Send(s.node.registry, &release{userID: s.userID, sessionID: s.id})
+	}
+	if !s.authed {
+		s.node.unauth.Add(-1)
+	}
+	s.node.live.Add(-1)
+	s.node.stats.SessionsClosed.Add(1)
+	s.node.sessions.Delete(s.id)
+	s.logger().Info("session ended",
+		slog.Duration("duration", time.Since(s.opened)),
+		slog.Int("messages", s.counts.messages),
+		slog.Int("answers", s.counts.answers),
+		slog.Int("cache_hits", s.counts.cacheHits),
+		slog.Int("close_code", s.closeCode))
+}
+
+// setState moves the session to st, keeping the state gauges and the
+// registry's view current.
+func (s *session) setState(st sessionState) {
+	if st == s.state {
+		return
+	}
+	s.node.stats.move(s.state, st)
+	s.state = st
+	if s.claimed && st != stateClosing {
+		s.node.root.Send(s.node.registry, &sessionStateChanged{userID: s.userID, sessionID: s.id, state: st, messages: s.counts.messages})
+	}
+}
+
+// logger is the session's logger, made on first use so that sessions that
+// never log cost nothing.
+func (s *session) logger() *slog.Logger {
+	if s.log == nil {
+		s.log = s.node.log.With(slog.String("session", s.id), slog.String("user", s.userID))
+	}
+	return s.log
+}
+
+func replyTo(msg any) string {
+	if m, ok := msg.(*ChatMessage); ok {
+		return m.ID
+	}
+	return ""
+}
+
+func typeName(v any) string { return fmt.Sprintf("%T", v) }

@@ -1,0 +1,102 @@
+package actors
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats holds the node's counters. Every field is an atomic so that
+// operators can read them without waiting on any actor.
+type Stats struct {
+	started time.Time
+
+	// Live sessions by state.
+	Unauthenticated atomic.Int64
+	Authenticated   atomic.Int64 // idle authenticated sessions
+	Streaming       atomic.Int64 // sessions with an answer in flight
+	Users           atomic.Int64 // distinct users with a live session
+
+	SessionsOpened atomic.Int64
+	SessionsClosed atomic.Int64
+	// SessionFailures counts panics recovered inside a session;
+	// SessionsStopped those after which the session was closed with 1011.
+	SessionFailures atomic.Int64
+	SessionsStopped atomic.Int64
+
+	ChatMessages atomic.Int64 // chat messages accepted
+	Answers      atomic.Int64 // answers completed (stop, length or cancelled)
+
+	CacheHits   atomic.Int64
+	CacheMisses atomic.Int64
+	CacheErrors atomic.Int64
+
+	LLMInFlight    atomic.Int64
+	LLMRequests    atomic.Int64
+	LLMErrors      atomic.Int64
+	LLMRateLimited atomic.Int64
+	LLMRetries     atomic.Int64
+	TokensIn       atomic.Int64
+	TokensOut      atomic.Int64
+
+	rejections map[Code]*atomic.Int64
+}
+
+// rejectionCodes are the reasons counted in Stats.Rejections.
+var rejectionCodes = []Code{
+	CodeAuthRequired, CodeTokenMissing, CodeInvalidToken, CodeTokenExpired,
+	CodeAuthFailed, CodeAuthTimeout, CodeMaxConnections, CodeUnavailable,
+	CodeBusy, CodeRateLimited, CodeBadRequest, CodeEmptyMessage,
+	CodeMessageTooLong, CodeLLMUnavailable, CodeShuttingDown, CodeInternal,
+}
+
+func newStats() *Stats {
+	s := &Stats{started: time.Now(), rejections: make(map[Code]*atomic.Int64, len(rejectionCodes))}
+	for _, c := range rejectionCodes {
+		s.rejections[c] = new(atomic.Int64)
+	}
+	return s
+}
+
+// Uptime is how long the node has been running.
+func (s *Stats) Uptime() time.Duration { return time.Since(s.started) }
+
+// Reject counts one rejection with code. Codes outside the known set are
+// ignored, so the map is never written after construction.
+func (s *Stats) Reject(code Code) {
+	if c, ok := s.rejections[code]; ok {
+		c.Add(1)
+	}
+}
+
+// Rejections returns the rejection counts by code.
+func (s *Stats) Rejections() map[Code]int64 {
+	out := make(map[Code]int64, len(s.rejections))
+	for code, c := range s.rejections {
+		out[code] = c.Load()
+	}
+	return out
+}
+
+// stateGauge returns the gauge counting sessions in st, or nil for states
+// that are not counted.
+func (s *Stats) stateGauge(st sessionState) *atomic.Int64 {
+	switch st {
+	case stateUnauthenticated, stateAuthenticating:
+		return &s.Unauthenticated
+	case stateAuthenticated:
+		return &s.Authenticated
+	case stateStreaming:
+		return &s.Streaming
+	}
+	return nil
+}
+
+// move shifts one session from gauge from to gauge to.
+func (s *Stats) move(from, to sessionState) {
+	if g := s.stateGauge(from); g != nil {
+		g.Add(-1)
+	}
+	if g := s.stateGauge(to); g != nil {
+		g.Add(1)
+	}
+}

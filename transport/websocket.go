@@ -1,0 +1,265 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/wealthwarriors/wealthcoach/actors"
+)
+
+// Sessions is what the WebSocket endpoint needs from the session runtime.
+type Sessions interface {
+	// Admit reserves room for a connection without blocking.
+	Admit() error
+	// Open starts the session for an admitted connection.
+	Open(peer actors.Peer) actors.Handle
+}
+
+var _ Sessions = (*actors.Node)(nil)
+
+// Options configures the WebSocket endpoint. Zero values take the
+// documented defaults.
+type Options struct {
+	Logger *slog.Logger // default: discard
+
+	// AllowedOrigins lists the browser origins (scheme://host[:port]) that
+	// may connect. Requests without an Origin header (native apps) are
+	// always accepted; an empty list refuses every browser; "*" allows all.
+	AllowedOrigins []string
+	Dev            bool // allow every origin
+
+	MaxFrameBytes     int           // read limit for any frame; default 64 KiB
+	MaxAuthFrameBytes int           // read limit before authentication; default 8 KiB
+	FramesPerSecond   float64       // flood guard refill; default 20
+	FrameBurst        int           // flood guard bucket; default 40
+	MaxPendingBytes   int64         // outbound bytes queued before a client counts as stalled; default 1 MiB
+	WriteTimeout      time.Duration // one frame's write; default 10s
+	PingInterval      time.Duration // protocol ping to idle clients; default 30s
+	Compression       bool          // negotiate permessage-deflate
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	def(&o.MaxFrameBytes, 64<<10)
+	def(&o.MaxAuthFrameBytes, 8<<10)
+	def(&o.FramesPerSecond, 20)
+	def(&o.FrameBurst, 40)
+	def(&o.MaxPendingBytes, 1<<20)
+	def(&o.WriteTimeout, 10*time.Second)
+	def(&o.PingInterval, 30*time.Second)
+}
+
+func def[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+// Server is the /ws/chat endpoint.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	sessions Sessions
+	upgrader *gws.Upgrader
+	origins  map[string]bool
+	anyOrig  bool
+
+	closed atomic.Bool
+	conns  sync.Map // *conn -> struct{}, for heartbeats
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// NewServer builds the endpoint and starts its heartbeat goroutine, which
+// Close stops.
+func NewServer(sessions Sessions, opts Options) *Server {
+	opts.setDefaults()
+	s := &Server{opts: opts, log: opts.Logger, sessions: sessions, origins: make(map[string]bool),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	for _, o := range opts.AllowedOrigins {
+		if o == "*" {
+			s.anyOrig = true
+		}
+		s.origins[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	s.anyOrig = s.anyOrig || opts.Dev
+	s.upgrader = gws.NewUpgrader(s, &gws.ServerOption{
+		ReadMaxPayloadSize: opts.MaxFrameBytes,
+		CheckUtf8Enabled:   true,
+		ParallelEnabled:    false, // frames of one connection must stay in order
+		Recovery:           gws.Recovery,
+		Logger:             gwsLogger{opts.Logger},
+		HandshakeTimeout:   5 * time.Second,
+		NewSession:         func() gws.SessionStorage { return &conn{srv: s} },
+		PermessageDeflate: gws.PermessageDeflate{
+			Enabled:               opts.Compression,
+			ServerContextTakeover: false,
+			ClientContextTakeover: false,
+		},
+	})
+	go s.heartbeat()
+	return s
+}
+
+// ServeHTTP upgrades a request to a WebSocket. The URL's query string is
+// never read or logged: tokens travel only in the first frame.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.closed.Load() {
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
+		s.log.Info("websocket origin refused", slog.String("origin", origin))
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	socket, err := s.upgrader.Upgrade(w, r)
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", slog.String("error", err.Error()))
+		return
+	}
+	go socket.ReadLoop()
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	if s.anyOrig {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return s.origins[strings.ToLower(u.Scheme+"://"+u.Host)]
+}
+
+// StopAccepting makes new upgrade requests fail with 503.
+func (s *Server) StopAccepting() { s.closed.Store(true) }
+
+// Close stops accepting and stops the heartbeat. Open connections are left
+// to the sessions, which close them on shutdown.
+func (s *Server) Close() {
+	s.StopAccepting()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+}
+
+// heartbeat pings clients that have been silent for a ping interval and
+// drops those silent for three: a peer that vanished without a FIN (a phone
+// losing signal) would otherwise hold its session forever.
+func (s *Server) heartbeat() {
+	defer close(s.done)
+	t := time.NewTicker(s.opts.PingInterval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.conns.Range(func(k, _ any) bool {
+				k.(*conn).beat(now)
+				return true
+			})
+		}
+	}
+}
+
+// OnOpen admits the connection and starts its session.
+func (s *Server) OnOpen(socket *gws.Conn) {
+	c := socket.Session().(*conn)
+	c.ws = socket
+	c.lastRead.Store(time.Now().UnixNano())
+	c.tokens = float64(s.opts.FrameBurst)
+	c.filled = time.Now()
+	if err := s.sessions.Admit(); err != nil {
+		s.log.Warn("connection refused", slog.String("error", err.Error()))
+		c.Close(actors.CodeUnavailable)
+		return
+	}
+	s.conns.Store(c, struct{}{})
+	c.handle = s.sessions.Open(c)
+	c.opened = true
+}
+
+// OnMessage decodes a frame and hands it to the session.
+func (s *Server) OnMessage(socket *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	c := socket.Session().(*conn)
+	c.lastRead.Store(time.Now().UnixNano())
+	if !c.opened || c.closing.Load() {
+		return
+	}
+	if m.Opcode != gws.OpcodeText {
+		c.closeRaw(closeUnsupported, reasonBinary)
+		return
+	}
+	b := m.Bytes()
+	if len(b) > s.opts.MaxFrameBytes || (!c.authed.Load() && len(b) > s.opts.MaxAuthFrameBytes) {
+		// The deflate extension can inflate a frame past the wire limit.
+		c.closeRaw(closeTooLarge, "Frame too large")
+		return
+	}
+	if !c.allow(time.Now()) {
+		return
+	}
+	c.handle.Send(decodeFrame(b)) // decodeFrame copies what it keeps
+}
+
+// OnClose tells the session its socket is gone.
+func (s *Server) OnClose(socket *gws.Conn, err error) {
+	defer recoverCallback(s.log, "OnClose")
+	c := socket.Session().(*conn)
+	s.conns.Delete(c)
+	c.closing.Store(true)
+	if !c.opened {
+		return
+	}
+	code := int(c.sentCode.Load())
+	var ce *gws.CloseError
+	switch {
+	case code != 0:
+	case errors.As(err, &ce):
+		code = int(ce.Code)
+	default:
+		code = closeAbnormal
+	}
+	c.handle.Send(&actors.Disconnected{CloseCode: code})
+}
+
+// OnPing answers a protocol ping.
+func (s *Server) OnPing(socket *gws.Conn, payload []byte) {
+	defer recoverCallback(s.log, "OnPing")
+	socket.Session().(*conn).lastRead.Store(time.Now().UnixNano())
+	_ = socket.WritePong(payload)
+}
+
+// OnPong notes that an idle client is still there.
+func (s *Server) OnPong(socket *gws.Conn, _ []byte) {
+	socket.Session().(*conn).lastRead.Store(time.Now().UnixNano())
+}
+
+func recoverCallback(log *slog.Logger, where string) {
+	if r := recover(); r != nil {
+		log.Error("websocket callback panicked", slog.String("callback", where), slog.Any("panic", r))
+	}
+}
+
+// gwsLogger routes gws's own error logs to slog.
+type gwsLogger struct{ log *slog.Logger }
+
+func (l gwsLogger) Error(v ...any) { l.log.Error("websocket: " + fmt.Sprint(v...)) }
