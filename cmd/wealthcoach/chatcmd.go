@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/wealthwarriors/wealthcoach/store"
+	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
+)
+
+const chatHelp = `Type a message and press Enter. Commands: /cancel stops the answer, /quit leaves.`
+
+// chat is the interactive terminal client.
+func (m *Main) chat(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	var common commonFlags
+	common.register(fs)
+	url := fs.String("url", "", "chat endpoint (default: ws://<server.listen>/ws/chat)")
+	tok := fs.String("token", "", "access token (default: mint one for --user with the configured secret)")
+	user := fs.String("user", store.DemoUserID, "user to mint a token for")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, _, err := m.loadConfig(common)
+	if err != nil {
+		return err
+	}
+	if *url == "" {
+		*url = "ws://" + dialable(cfg.Server.Listen) + "/ws/chat"
+	}
+	if *tok == "" {
+		if *tok, err = mintToken(cfg, *user, time.Hour, ""); err != nil {
+			return err
+		}
+	}
+	c, _, err := wsclient.Dial(*url, wsclient.Options{})
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w (is the server running?)", *url, err)
+	}
+	defer c.Close()
+	if err := c.Authenticate(*tok); err != nil {
+		return err
+	}
+	f, err := c.Next(15 * time.Second)
+	if err != nil {
+		return fmt.Errorf("authenticate: %w", err)
+	}
+	if f.Type != "connected" {
+		return fmt.Errorf("authenticate: %s", describe(f))
+	}
+	fmt.Fprintf(m.Stdout, "Connected as %s (session %s).\n%s\n", f.UserID, f.SessionID, chatHelp)
+	t := &terminal{m: m, c: c, answered: make(chan struct{}, 1), quitting: make(chan struct{})}
+	go t.printFrames()
+	defer close(t.quitting)
+	return t.readInput(ctx)
+}
+
+// terminal is one interactive chat: lines typed become messages, one at a
+// time, so that input piped in a burst is not answered with busy.
+type terminal struct {
+	m        *Main
+	c        *wsclient.Client
+	waiting  bool          // a message was sent and its answer has not ended
+	answered chan struct{} // signalled when an answer ends
+	quitting chan struct{}
+}
+
+const answerWait = 2 * time.Minute
+
+// readInput sends each line typed as a message until /quit, end of input or
+// the connection closes.
+func (t *terminal) readInput(ctx context.Context) error {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(t.m.Stdin)
+		sc.Buffer(make([]byte, 64<<10), 64<<10)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-t.quitting:
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.c.Done():
+			return nil
+		case <-t.answered:
+			t.waiting = false
+		case line, ok := <-lines:
+			if !ok {
+				t.waitAnswer(ctx) // end of input: let the last answer finish
+				return nil
+			}
+			if err := t.sendLine(ctx, strings.TrimSpace(line)); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+}
+
+func (t *terminal) sendLine(ctx context.Context, line string) error {
+	switch line {
+	case "":
+		return nil
+	case "/quit", "/exit":
+		return io.EOF
+	case "/cancel":
+		return t.c.Send(map[string]string{"type": "cancel"})
+	case "/help":
+		fmt.Fprintln(t.m.Stdout, chatHelp)
+		return nil
+	}
+	t.waitAnswer(ctx)
+	t.waiting = true
+	return t.c.Message(line, "")
+}
+
+// waitAnswer waits for the answer in flight, if any, to end.
+func (t *terminal) waitAnswer(ctx context.Context) {
+	if !t.waiting {
+		return
+	}
+	select {
+	case <-t.answered:
+	case <-t.c.Done():
+	case <-ctx.Done():
+	case <-time.After(answerWait):
+	}
+	t.waiting = false
+}
+
+// printFrames writes answers as they stream: each frame's delta, then a
+// line break and a marker when the answer is done.
+func (t *terminal) printFrames() {
+	out := t.m.Stdout
+	for {
+		f, err := t.c.Next(24 * time.Hour)
+		var ce *wsclient.CloseError
+		switch {
+		case errors.As(err, &ce):
+			select {
+			case <-t.quitting:
+			default:
+				fmt.Fprintf(out, "\n[connection closed: %d %s]\n", ce.Code, ce.Reason)
+			}
+			return
+		case err != nil:
+			continue
+		}
+		switch f.Type {
+		case "response":
+			fmt.Fprint(out, f.Delta)
+			if f.Done {
+				tag := f.FinishReason
+				if f.Cached {
+					tag += ", cached"
+				}
+				fmt.Fprintf(out, "\n[%s]\n", tag)
+				t.signal()
+			}
+		case "error":
+			fmt.Fprintf(out, "\n[error %s]\n", describe(f))
+			t.signal()
+		}
+	}
+}
+
+func (t *terminal) signal() {
+	select {
+	case t.answered <- struct{}{}:
+	default:
+	}
+}
+
+func describe(f *wsclient.Frame) string {
+	if f.Type == "error" {
+		s := f.Code + ": " + f.Message
+		if f.RetryAfter > 0 {
+			s += fmt.Sprintf(" (retry in %ds)", f.RetryAfter)
+		}
+		return s
+	}
+	return string(f.Raw)
+}
+
+// dialable turns a listen address into one a client can dial.
+func dialable(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,118 @@
+// Command wealthcoach is the Wealth Coach session server and its tools.
+//
+//	wealthcoach serve      run the server
+//	wealthcoach migrate    apply or list database migrations
+//	wealthcoach token      mint an access token for a user
+//	wealthcoach users      add or seed users
+//	wealthcoach chat       interactive terminal client
+//	wealthcoach fakellm    OpenAI-compatible fake model server
+//
+// Every subcommand takes --config PATH.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain()
+	if err := m.Run(ctx, os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "wealthcoach:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+// Main is the whole program, runnable from tests.
+type Main struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv looks up environment variables; os.LookupEnv by default.
+	Getenv func(string) (string, bool)
+
+	hooks hooks // set only by tests
+}
+
+// NewMain returns a Main wired to the process's standard streams.
+func NewMain() *Main {
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.LookupEnv}
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `usage: wealthcoach <command> [flags]
+
+commands:
+  serve     run the chat server (public WebSocket + admin listener)
+  migrate   apply pending database migrations (migrate up | migrate status)
+  token     mint an access token for a user
+  users     manage users (users add ID [--name NAME] | users seed --count N --prefix P)
+  chat      interactive terminal client
+  fakellm   OpenAI-compatible fake model server, for tests and load
+  loadtest  drive many sessions against a server
+
+Every command takes --config PATH (default: config.yaml when present, else
+built-in defaults). Run "wealthcoach <command> -h" for its flags.
+`
+
+// Run executes the subcommand named by args[0].
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return errUsage
+	}
+	cmds := map[string]func(context.Context, []string) error{
+		"serve":    m.serve,
+		"migrate":  m.migrate,
+		"token":    m.token,
+		"users":    m.users,
+		"chat":     m.chat,
+		"fakellm":  m.fakellm,
+		"loadtest": m.loadtest,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+			fmt.Fprint(m.Stdout, usage)
+			return nil
+		}
+		fmt.Fprintf(m.Stderr, "unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+	return cmd(ctx, args[1:])
+}
+
+// parseInterleaved parses flags that may stand before, between or after
+// positional arguments, which the flag package alone does not allow.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

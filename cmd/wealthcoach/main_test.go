@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wealthwarriors/wealthcoach/store"
+	"github.com/wealthwarriors/wealthcoach/transport/auth"
+	"github.com/wealthwarriors/wealthcoach/transport/llm/llmfake"
+	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
+)
+
+const testSecret = "test-secret-0123456789-abcdefghijklmnop"
+
+// testServer is the whole program serving on loopback ports, with the
+// project's fake model behind it over HTTP.
+type testServer struct {
+	t      *testing.T
+	ws     string // ws://host:port/ws/chat
+	admin  string // http://host:port
+	model  *llmfake.Server
+	store  *store.SQLite // the same database file, opened beside the server
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type serverOpts struct {
+	env   map[string]string
+	hooks hooks
+	fake  llmfake.Options
+}
+
+// startServer runs `wealthcoach serve` in-process with a fresh SQLite file
+// and the fake model, and waits until it listens.
+func startServer(t *testing.T, o serverOpts) *testServer {
+	t.Helper()
+	dir := t.TempDir()
+	fake := llmfake.New(o.fake)
+	modelSrv := httptest.NewServer(fake)
+	t.Cleanup(func() { fake.Close(); modelSrv.Close() })
+
+	env := map[string]string{
+		"WEALTHCOACH_SERVER_LISTEN":      "127.0.0.1:0",
+		"WEALTHCOACH_ADMIN_LISTEN":       "127.0.0.1:0",
+		"WEALTHCOACH_STORE_DSN":          filepath.Join(dir, "test.db"),
+		"WEALTHCOACH_AUTH_JWT_SECRET":    testSecret,
+		"WEALTHCOACH_LLM_PROVIDER":       "openai",
+		"WEALTHCOACH_LLM_BASE_URL":       modelSrv.URL + "/v1",
+		"WEALTHCOACH_LLM_API_KEY":        "test-key",
+		"WEALTHCOACH_LOG_LEVEL":          "debug",
+		"WEALTHCOACH_STREAM_FLUSH_BYTES": "1000000",
+	}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	logs := &syncBuffer{}
+	ready := make(chan [2]string, 1)
+	m := &Main{Stdin: strings.NewReader(""), Stdout: logs, Stderr: logs,
+		Getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, hooks: o.hooks}
+	m.hooks.ready = func(pub, adm string) { ready <- [2]string{pub, adm} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte("# test configuration: all from the environment\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- m.Run(ctx, []string{"serve", "--config", cfgPath}) }()
+	ts := &testServer{t: t, model: fake, logs: logs, cancel: cancel, done: done}
+	select {
+	case addrs := <-ready:
+		ts.ws = "ws://" + addrs[0] + "/ws/chat"
+		ts.admin = "http://" + addrs[1]
+	case err := <-done:
+		t.Fatalf("server exited: %v\n%s", err, logs.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("server did not start\n%s", logs.String())
+	}
+	st, err := store.OpenSQLite(context.Background(), env["WEALTHCOACH_STORE_DSN"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.store = st
+	t.Cleanup(func() {
+		ts.stop()
+		st.Close()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return ts
+}
+
+// stop shuts the server down as SIGTERM would and returns Run's result.
+func (ts *testServer) stop() error {
+	ts.cancel()
+	select {
+	case err, ok := <-ts.done:
+		if ok {
+			close(ts.done)
+		}
+		return err
+	case <-time.After(30 * time.Second):
+		ts.t.Error("server did not stop within 30s")
+		return errors.New("timeout")
+	}
+}
+
+// addUser creates a user with an optional profile.
+func (ts *testServer) addUser(id string, p *store.Profile) {
+	ts.t.Helper()
+	ctx := context.Background()
+	if err := ts.store.AddUser(ctx, store.User{ID: id, Name: "Test " + id}); err != nil {
+		ts.t.Fatal(err)
+	}
+	if p != nil {
+		if err := ts.store.PutProfile(ctx, id, *p); err != nil {
+			ts.t.Fatal(err)
+		}
+	}
+}
+
+func token(t *testing.T, user string, mod func(*auth.MintOptions)) string {
+	t.Helper()
+	o := auth.MintOptions{Secret: []byte(testSecret), UserID: user, TTL: time.Hour}
+	if mod != nil {
+		mod(&o)
+	}
+	tok, err := auth.Mint(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// dial opens a connection without authenticating.
+func (ts *testServer) dial() *wsclient.Client {
+	ts.t.Helper()
+	c, _, err := wsclient.Dial(ts.ws, wsclient.Options{})
+	if err != nil {
+		ts.t.Fatalf("dial: %v", err)
+	}
+	ts.t.Cleanup(func() { _ = c.CloseWithoutFrame() })
+	return c
+}
+
+// connect opens a connection and authenticates as user.
+func (ts *testServer) connect(user string) *wsclient.Client {
+	ts.t.Helper()
+	c := ts.dial()
+	if err := c.Authenticate(token(ts.t, user, nil)); err != nil {
+		ts.t.Fatal(err)
+	}
+	f := next(ts.t, c)
+	if f.Type != "connected" || f.UserID != user || f.SessionID == "" {
+		ts.t.Fatalf("want connected for %s, got %s", user, f.Raw)
+	}
+	return c
+}
+
+const frameWait = 10 * time.Second
+
+func next(t *testing.T, c *wsclient.Client) *wsclient.Frame {
+	t.Helper()
+	f, err := c.Next(frameWait)
+	if err != nil {
+		t.Fatalf("waiting for a frame: %v", err)
+	}
+	return f
+}
+
+// expectClose reads the error frame the server sends before an
+// authentication close (when wantCode is not empty), then the close.
+func expectClose(t *testing.T, c *wsclient.Client, wantCode string, wantClose int, wantReason string) {
+	t.Helper()
+	if wantCode != "" {
+		f := next(t, c)
+		if f.Type != "error" || f.Code != wantCode || f.Message == "" {
+			t.Fatalf("want error frame %q, got %s", wantCode, f.Raw)
+		}
+	}
+	ce, err := c.Closed(frameWait)
+	if err != nil {
+		t.Fatalf("waiting for close: %v", err)
+	}
+	if ce.Code != wantClose || (wantReason != "*" && ce.Reason != wantReason) {
+		t.Fatalf("want close %d %q, got %d %q", wantClose, wantReason, ce.Code, ce.Reason)
+	}
+}
+
+// expectError reads one error frame with code.
+func expectError(t *testing.T, c *wsclient.Client, code string) *wsclient.Frame {
+	t.Helper()
+	f := next(t, c)
+	if f.Type != "error" || f.Code != code {
+		t.Fatalf("want error %q, got %s", code, f.Raw)
+	}
+	return f
+}
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitForT(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func mustSend(t *testing.T, c *wsclient.Client, v any) {
+	t.Helper()
+	if err := c.Send(v); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}
+
+func msg(content string) map[string]string { return map[string]string{"type": "message", "content": content} }
+
+var _ = fmt.Sprintf
+
+// readAnswer reads response frames until the done frame and returns them
+// all; any other frame fails the test.
+func readAnswer(t *testing.T, c *wsclient.Client) []*wsclient.Frame {
+	t.Helper()
+	var frames []*wsclient.Frame
+	for {
+		f := next(t, c)
+		if f.Type != "response" {
+			t.Fatalf("want a response frame, got %s", f.Raw)
+		}
+		frames = append(frames, f)
+		if f.Done {
+			return frames
+		}
+	}
+}

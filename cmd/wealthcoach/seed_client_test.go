@@ -1,0 +1,40 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestSeedPythonClient runs the design note's Python client against the
+// server, twice: the second run is answered from the cache.
+func TestSeedPythonClient(t *testing.T) {
+	python := pythonWithWebsockets()
+	if python == "" {
+		t.Skip("no python3 with the websockets module; on Debian: apt-get install python3-websockets")
+	}
+	ts := startServer(t, serverOpts{})
+	ts.addUser("py", nil)
+	for i, want := range []string{"(fresh)", "(cached)"} {
+		out, err := exec.Command(python, "testdata/seed_client.py", ts.ws, token(t, "py", nil)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", i, err, out)
+		}
+		text := string(out)
+		if !strings.Contains(text, "Authenticated!") || !strings.Contains(text, "AI: ") || !strings.Contains(text, want) {
+			t.Fatalf("run %d: want an authenticated, streamed %s answer, got:\n%s", i, want, text)
+		}
+	}
+}
+
+// pythonWithWebsockets returns a python3 that can import websockets: the
+// one on PATH, or Debian's, which a Python manager on PATH may shadow.
+func pythonWithWebsockets() string {
+	for _, name := range []string{"python3", "/usr/bin/python3"} {
+		p, err := exec.LookPath(name)
+		if err == nil && exec.Command(p, "-c", "import websockets").Run() == nil {
+			return p
+		}
+	}
+	return ""
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/cmd/internal/config"
+	"github.com/wealthwarriors/wealthcoach/store"
+	"github.com/wealthwarriors/wealthcoach/transport"
+	"github.com/wealthwarriors/wealthcoach/transport/auth"
+)
+
+// hooks let tests observe and steer a server run by Main.
+type hooks struct {
+	ready    func(publicAddr, adminAddr string) // called once both listeners are up
+	node     func(*actors.Options)              // adjusts the node's options
+	accounts func(actors.AccountLoader) actors.AccountLoader
+}
+
+func (m *Main) serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	var common commonFlags
+	common.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, source, err := m.loadConfig(common)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, m.Stderr)
+	log.Info("starting", slog.String("config", source), slog.Bool("dev", cfg.Dev),
+		slog.String("store", cfg.Store.Driver), slog.String("cache", cfg.Cache.Driver),
+		slog.String("llm", cfg.LLMProvider()))
+
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	if cfg.Store.Driver == "sqlite" {
+		if err := st.SeedDemo(ctx); err != nil {
+			return fmt.Errorf("seed demo user: %w", err)
+		}
+	}
+	srv, err := m.newServer(cfg, log, st)
+	if err != nil {
+		return err
+	}
+	return srv.run(ctx, m)
+}
+
+// server is one running node: its listeners, its actors and its store.
+type server struct {
+	cfg    config.Config
+	log    *slog.Logger
+	node   *actors.Node
+	ws     *transport.Server
+	store  appStore
+	public *http.Server
+	admin  *http.Server
+}
+
+func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*server, error) {
+	vopts, err := verifierOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := auth.NewVerifier(vopts)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	var accounts actors.AccountLoader = st
+	if m.hooks.accounts != nil {
+		accounts = m.hooks.accounts(accounts)
+	}
+	chat, err := chatOptions(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	opts := actors.Options{
+		Logger:                log,
+		Verifier:              verifier,
+		Accounts:              accounts,
+		AuthTimeout:           cfg.Auth.Timeout,
+		MaxConnectionsPerUser: cfg.Limits.MaxConnectionsPerUser,
+		MaxSessions:           cfg.Limits.MaxSessions,
+		MaxUnauthenticated:    cfg.Limits.MaxUnauthenticated,
+		MaxMessageChars:       cfg.Limits.MaxMessageChars,
+		Chat:                  chat,
+	}
+	if m.hooks.node != nil {
+		m.hooks.node(&opts)
+	}
+	node, err := actors.NewNode(opts)
+	if err != nil {
+		return nil, err
+	}
+	if hook := retryHook(opts.Chat.Model); hook != nil {
+		hook(func() { node.Stats().LLMRetries.Add(1) })
+	}
+	ws := transport.NewServer(node, transport.Options{
+		Logger:            log,
+		AllowedOrigins:    cfg.Server.AllowedOrigins,
+		Dev:               cfg.Dev,
+		MaxFrameBytes:     cfg.Limits.MaxFrameBytes,
+		MaxAuthFrameBytes: cfg.Limits.MaxAuthFrameBytes,
+		FramesPerSecond:   float64(cfg.Limits.FramesPerSecond),
+		FrameBurst:        cfg.Limits.FrameBurst,
+		MaxPendingBytes:   int64(cfg.Limits.MaxPendingBytes),
+		WriteTimeout:      cfg.Server.WriteTimeout,
+	})
+	s := &server{cfg: cfg, log: log, node: node, ws: ws, store: st}
+	mux := http.NewServeMux()
+	mux.Handle("/ws/chat", ws)
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "not found: the chat endpoint is /ws/chat", http.StatusNotFound)
+	})
+	s.public = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	return s, nil
+}
+
+// run serves until ctx ends, then shuts down gracefully: stop accepting,
+// let answers in flight finish up to shutdown.drain_timeout, close every
+// session with 1001.
+func (s *server) run(ctx context.Context, m *Main) error {
+	pubLn, err := net.Listen("tcp", s.cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	admLn, err := net.Listen("tcp", s.cfg.Admin.Listen)
+	if err != nil {
+		pubLn.Close()
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- serveHTTP(s.public, pubLn) }()
+	go func() { errc <- serveHTTP(s.admin, admLn) }()
+	s.log.Info("listening", slog.String("chat", "ws://"+pubLn.Addr().String()+"/ws/chat"),
+		slog.String("admin", "http://"+admLn.Addr().String()))
+	if s.cfg.Dev {
+		s.printDevHelp(m, pubLn.Addr().String())
+	}
+	if m.hooks.ready != nil {
+		m.hooks.ready(pubLn.Addr().String(), admLn.Addr().String())
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		s.log.Error("listener failed", slog.String("error", err.Error()))
+	}
+	s.shutdown()
+	return err
+}
+
+func serveHTTP(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *server) shutdown() {
+	start := time.Now()
+	s.log.Info("shutting down", slog.Int64("sessions", s.node.Live()),
+		slog.Int64("streaming", s.node.Stats().Streaming.Load()))
+	s.ws.StopAccepting()
+	s.node.Drain()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = s.public.Shutdown(ctx) // closes the listener; upgraded sockets are the sessions'
+	cancel()
+
+	drain, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.DrainTimeout)
+	defer cancel()
+	if waitFor(drain, func() bool { return s.node.Stats().Streaming.Load() == 0 }) != nil {
+		s.log.Warn("drain timeout: closing sessions with answers still streaming",
+			slog.Int64("streaming", s.node.Stats().Streaming.Load()))
+	}
+	closing, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := s.node.CloseAll(closing); err != nil {
+		s.log.Warn("sessions still open after close", slog.Int64("sessions", s.node.Live()))
+	}
+	s.ws.Close()
+	_ = s.admin.Shutdown(closing)
+	s.node.Stop()
+	s.log.Info("stopped", slog.Duration("took", time.Since(start)))
+}
+
+func (s *server) printDevHelp(m *Main, addr string) {
+	token, err := auth.Mint(auth.MintOptions{Secret: []byte(s.cfg.Auth.JWTSecret), UserID: store.DemoUserID,
+		UserClaim: s.cfg.Auth.UserClaim, Issuer: s.cfg.Auth.Issuer, Audience: s.cfg.Auth.Audience, TTL: 24 * time.Hour})
+	if err != nil || !usesHMAC(s.cfg.Auth.Algorithms) {
+		return
+	}
+	fmt.Fprintf(m.Stdout, `
+Dev mode. Chat endpoint: ws://%s/ws/chat
+Token for the demo user (valid 24h):
+  %s
+Talk to it:   go run ./cmd/wealthcoach chat --dev
+Or any WebSocket client: connect, then send {"type":"authenticate","token":"<token>"}
+
+`, addr, token)
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(ctx context.Context, cond func() bool) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}

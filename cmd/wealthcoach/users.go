@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/wealthwarriors/wealthcoach/store"
+)
+
+func (m *Main) users(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprintln(m.Stderr, "usage: wealthcoach users add ID [--name NAME] | users seed --count N --prefix P")
+		return errUsage
+	}
+	switch args[0] {
+	case "add":
+		return m.usersAdd(ctx, args[1:])
+	case "seed":
+		return m.usersSeed(ctx, args[1:])
+	default:
+		fmt.Fprintf(m.Stderr, "unknown users command %q: want add or seed\n", args[0])
+		return errUsage
+	}
+}
+
+func (m *Main) usersAdd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	var common commonFlags
+	common.register(fs)
+	name := fs.String("name", "", "display name")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(m.Stderr, "usage: wealthcoach users add ID [--name NAME]")
+		return errUsage
+	}
+	st, err := m.openConfiguredStore(ctx, common)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	err = st.AddUser(ctx, store.User{ID: pos[0], Name: *name})
+	if errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("user %q already exists", pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "added user %s\n", pos[0])
+	return nil
+}
+
+func (m *Main) usersSeed(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("users seed", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	var common commonFlags
+	common.register(fs)
+	count := fs.Int("count", 0, "number of users to create")
+	prefix := fs.String("prefix", "user", "user id prefix: users are PREFIX0 … PREFIX{N-1}")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	if *count <= 0 {
+		fmt.Fprintln(m.Stderr, "usage: wealthcoach users seed --count N --prefix P  (N > 0)")
+		return errUsage
+	}
+	st, err := m.openConfiguredStore(ctx, common)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	created, err := st.SeedUsers(ctx, *prefix, *count)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "seeded %d users %s0 … %s%d (%d new) in %s\n",
+		*count, *prefix, *prefix, *count-1, created, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (m *Main) openConfiguredStore(ctx context.Context, common commonFlags) (appStore, error) {
+	cfg, _, err := m.loadConfig(common)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(ctx, cfg, true)
+}
+
+func (m *Main) migrate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	var common commonFlags
+	common.register(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	action := "up"
+	if len(pos) > 0 {
+		action = pos[0]
+	}
+	cfg, _, err := m.loadConfig(common)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, action == "up")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch action {
+	case "up":
+	case "status":
+	default:
+		fmt.Fprintln(m.Stderr, "usage: wealthcoach migrate [up|status]")
+		return errUsage
+	}
+	states, err := st.MigrationStatus(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range states {
+		status := "pending"
+		if s.Applied {
+			status = "applied " + s.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(m.Stdout, "%04d %-30s %s\n", s.Version, s.Name, status)
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+# Chores. Each recipe is a plain command; `just` is optional.
+
+# Run the server on the embedded defaults (offline, dev mode).
+run:
+    go run ./cmd/wealthcoach serve --dev
+
+# The test command CI runs.
+test:
+    go test -race ./...
+
+# Formatting, vet, and staticcheck when installed.
+lint:
+    test -z "$(gofmt -l .)" || (gofmt -l . && exit 1)
+    go vet ./...
+    if command -v staticcheck >/dev/null; then staticcheck ./...; fi
+
+# Fuzz the frame decoder, the JSON encoder and the token verifier (30s each).
+fuzz:
+    go test -run=^$ -fuzz=FuzzDecodeFrame -fuzztime=30s ./transport/
+    go test -run=^$ -fuzz=FuzzAppendString -fuzztime=30s ./transport/
+    go test -run=^$ -fuzz=FuzzVerify -fuzztime=30s ./transport/auth/
+
+# Go benchmarks of the hot paths.
+bench-go:
+    go test -run=^$ -bench=. -benchmem ./transport/ ./transport/auth/ ./actors/
+
+# Start local PostgreSQL and Redis if they are not running (Debian packages).
+services:
+    bash .ci/services.sh
