@@ -1,20 +1,87 @@
 // Package store owns the persistent user data of the wealth coach: user
 // accounts and their financial profiles, the schema that holds them and the
-// migrations that evolve it.
+// migrations that evolve it; and the response caches.
 //
-// SQLite (a single file, pure Go, the embedded default) implements it today;
-// the queries live in one dialect-neutral core so another SQL backend only
-// supplies a connection, its placeholder style and its migration files under
-// migrations/<driver>/.
+// Two stores implement the same methods: SQLite (a single file, pure Go,
+// the embedded default) and Postgres (lib/pq, for servers). The queries live
+// in one dialect-neutral core, so a backend only supplies a connection, a
+// dialect and its migration files under migrations/<driver>/. Migrations are
+// safe to run from several servers at once: PostgreSQL migrations take an
+// advisory lock inside their transaction, SQLite ones the file's write lock.
 //
-// Concurrency: every store is safe for concurrent use by many goroutines.
-// Its methods do blocking I/O, so an actor must never call them from inside
-// Receive; it runs the call in a goroutine and receives the result as a
-// message. A session loads its Account once, at authentication, and never
-// per chat message.
+// Two caches implement Get, Set and Ping: MemoryCache (an LRU in the
+// process) and RedisCache (shared between nodes, with short timeouts so a
+// slow Redis never stalls a chat, reconnecting by itself after a Redis
+// restart).
+//
+// Concurrency: every store and cache is safe for concurrent use by many
+// goroutines. Their methods (except MemoryCache's) do blocking I/O, so an
+// actor must never call them from inside Receive; it runs the call in a
+// goroutine and receives the result as a message. A session loads its
+// Account once, at authentication, and never per chat message.
 //
 // Errors: callers test ErrNotFound (no such user, including an id no user
 // can have), ErrExists and ErrInvalidID with errors.Is. Any other error means
 // the store could not be reached or failed, and the caller should treat the
-// store as unavailable rather than the user as unknown.
+// store as unavailable rather than the user as unknown. Errors never contain
+// the password of a DSN or URL.
+//
+// # Reading accounts from an existing table
+//
+// Where users already live in a table of their own, SetProfileQuery
+// (store.profile_query) replaces the built-in users/profiles query for
+// LoadAccount. The query takes the user id as its one parameter ($1 for
+// PostgreSQL, ? for SQLite) and returns at most one row, with columns named:
+//
+//	id                required; the user id
+//	name              display name
+//	disabled          true refuses the login
+//	currency          ISO 4217 code
+//	monthly_income    numbers: any numeric type, NUMERIC included
+//	monthly_expenses
+//	savings
+//	debts
+//	risk_tolerance    "low", "medium" or "high"
+//	goals             a JSON array of strings, or comma-separated text
+//	experience        "beginner", "intermediate" or "advanced"
+//
+// Names match case-insensitively. Columns left out, and NULLs, read as zero
+// values. No row is ErrNotFound. An unknown or repeated column, a missing id,
+// or more than one row fails the load with an error naming the problem; the
+// columns are only known once the query runs, so that happens at the first
+// login, not when the query is set. Commands that write users (users add,
+// users seed, the demo seed) still write the built-in tables.
+//
+// For example, with an existing PostgreSQL table
+//
+//	CREATE TABLE customers (
+//	    customer_id TEXT PRIMARY KEY,
+//	    full_name   TEXT NOT NULL,
+//	    status      TEXT NOT NULL,      -- 'active' or 'closed'
+//	    ccy         CHAR(3),
+//	    net_income  NUMERIC(12,2),
+//	    spend       NUMERIC(12,2),
+//	    cash        NUMERIC(14,2),
+//	    loans       NUMERIC(14,2),
+//	    risk_band   TEXT,               -- 'LOW', 'MEDIUM', 'HIGH'
+//	    objectives  TEXT[]
+//	);
+//
+// this configuration maps it:
+//
+//	store:
+//	  driver: postgres
+//	  profile_query: |
+//	    SELECT customer_id AS id,
+//	           full_name AS name,
+//	           status <> 'active' AS disabled,
+//	           ccy AS currency,
+//	           net_income AS monthly_income,
+//	           spend AS monthly_expenses,
+//	           cash AS savings,
+//	           loans AS debts,
+//	           lower(risk_band) AS risk_tolerance,
+//	           array_to_json(objectives)::text AS goals
+//	    FROM customers
+//	    WHERE customer_id = $1
 package store

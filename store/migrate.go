@@ -34,6 +34,11 @@ type migrator struct {
 	db   *sqlx.DB
 	fsys fs.FS // migration files at its root
 	bind int   // sqlx bind type: sqlx.QUESTION, sqlx.DOLLAR, ...
+	// lock, when set, is run first in every migration transaction to
+	// serialise servers migrating one database at once; the lock must be
+	// released by the transaction's end. SQLite needs none: its immediate
+	// transactions already take the database's single write lock at BEGIN.
+	lock string
 }
 
 // The table is plain SQL that SQLite and PostgreSQL both accept.
@@ -80,7 +85,7 @@ func (m migrator) apply(ctx context.Context, mg migration) error {
 	if err != nil {
 		return fmt.Errorf("read migration %s: %w", mg.file, err)
 	}
-	err = withTx(ctx, m.db, func(tx *sqlx.Tx) error {
+	err = m.locked(ctx, func(tx *sqlx.Tx) error {
 		var n int
 		q := m.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`)
 		if err := tx.GetContext(ctx, &n, q, mg.version); err != nil {
@@ -132,14 +137,33 @@ func (m migrator) status(ctx context.Context) ([]MigrationState, error) {
 	return states, nil
 }
 
+// locked runs fn in a transaction holding the migration lock.
+func (m migrator) locked(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	return withTx(ctx, m.db, func(tx *sqlx.Tx) error {
+		if m.lock != "" {
+			if _, err := tx.ExecContext(ctx, m.lock); err != nil {
+				return fmt.Errorf("take migration lock: %w", err)
+			}
+		}
+		return fn(tx)
+	})
+}
+
 // applied returns the recorded migrations by version, creating the
 // bookkeeping table first so a fresh database reads as "nothing applied".
+// The table is created under the lock because PostgreSQL's CREATE TABLE IF
+// NOT EXISTS is not safe against a concurrent creator: the loser fails on a
+// catalog unique index instead of finding the table.
 func (m migrator) applied(ctx context.Context) (map[int]appliedRow, error) {
-	if _, err := m.db.ExecContext(ctx, createMigrationsTable); err != nil {
+	err := m.locked(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, createMigrationsTable)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var rows []appliedRow
-	err := m.db.SelectContext(ctx, &rows, `SELECT version, name, applied_at FROM schema_migrations`)
+	err = m.db.SelectContext(ctx, &rows, `SELECT version, name, applied_at FROM schema_migrations`)
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}

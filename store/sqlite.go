@@ -12,7 +12,8 @@ import (
 	"strings"
 
 	"github.com/jmoiron/sqlx"
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	"modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations/sqlite/*.sql
@@ -61,7 +62,20 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &SQLite{core: newSQLDB(db, sqlx.QUESTION, files)}, nil
+	return &SQLite{core: newSQLDB(db, dialect{
+		bind:              sqlx.QUESTION,
+		param:             "?",
+		migrations:        files,
+		isUniqueViolation: sqliteUniqueViolation,
+	})}, nil
+}
+
+func sqliteUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
 
 func sqliteDSN(path string) string {
@@ -133,6 +147,15 @@ func (s *SQLite) PutProfile(ctx context.Context, userID string, p Profile) error
 // is no such user.
 func (s *SQLite) SetDisabled(ctx context.Context, userID string, disabled bool) error {
 	return s.core.setDisabled(ctx, userID, disabled)
+}
+
+// SetProfileQuery makes LoadAccount read accounts with q, a query taking
+// the user id as its one parameter (?), instead of the built-in tables.
+// See the package documentation for the columns it may return; they are
+// checked at the first load. A blank q restores the built-in query. Call it
+// before the store serves logins.
+func (s *SQLite) SetProfileQuery(q string) error {
+	return s.core.setProfileQuery(q)
 }
 
 // SeedUsers creates users prefix0 .. prefix{count-1} for trials and load

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -98,5 +100,62 @@ func TestSQLiteProfileCascade(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("%d profile rows left after deleting their user", n)
+	}
+}
+
+// Processes sharing one file may migrate it at once; each migration runs
+// once and none of them fails.
+func TestSQLiteConcurrentMigrate(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "w.db")
+	const servers = 4
+	stores := make([]*SQLite, servers)
+	for i := range stores {
+		s, err := OpenSQLite(ctx, path)
+		if err != nil {
+			t.Fatalf("OpenSQLite: %v", err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, servers)
+	for i, s := range stores {
+		wg.Go(func() { errs[i] = s.Migrate(ctx) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("store %d: Migrate: %v", i, err)
+		}
+	}
+	var n int
+	if err := stores[0].core.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM schema_migrations`); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("schema_migrations has %d rows, want 1", n)
+	}
+}
+
+// A unique constraint other than the id's still reads as ErrExists.
+func TestSQLiteAddUserUniqueViolation(t *testing.T) {
+	ctx := t.Context()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatalf("OpenSQLite: %v", err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if _, err := s.core.db.ExecContext(ctx, `CREATE UNIQUE INDEX users_name ON users (name)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddUser(ctx, User{ID: "u1", Name: "taken"}); err != nil {
+		t.Fatalf("AddUser: %v", err)
+	}
+	if err := s.AddUser(ctx, User{ID: "u2", Name: "taken"}); !errors.Is(err, ErrExists) {
+		t.Errorf("AddUser with a taken name: err = %v, want ErrExists", err)
 	}
 }

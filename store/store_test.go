@@ -24,12 +24,38 @@ type Store interface {
 	SetDisabled(ctx context.Context, userID string, disabled bool) error
 	SeedUsers(ctx context.Context, prefix string, count int) (int, error)
 	SeedDemo(ctx context.Context) error
+	SetProfileQuery(q string) error
 	Ping(ctx context.Context) error
 	Close() error
 }
 
+var (
+	_ Store = (*store.SQLite)(nil)
+	_ Store = (*store.Postgres)(nil)
+)
+
+// backend is one implementation under the shared suite.
+type backend struct {
+	// open returns a fresh, empty, unmigrated store that it closes at the
+	// end of the test.
+	open func(t *testing.T) Store
+	// param is how a query writes its one parameter in the driver's dialect.
+	param string
+}
+
 func TestSQLite(t *testing.T) {
-	runStoreSuite(t, func(t *testing.T) Store { return openSQLite(t) })
+	runStoreSuite(t, backend{
+		open:  func(t *testing.T) Store { return openSQLite(t) },
+		param: "?",
+	})
+}
+
+func TestPostgres(t *testing.T) {
+	open := postgresOpener(t)
+	runStoreSuite(t, backend{
+		open:  func(t *testing.T) Store { s, _ := open(t); return s },
+		param: "$1",
+	})
 }
 
 // openSQLite opens a fresh, unmigrated database in a directory that does
@@ -45,9 +71,8 @@ func openSQLite(tb testing.TB) *store.SQLite {
 	return s
 }
 
-// runStoreSuite is the behaviour every backend must share. open returns a
-// fresh, empty, unmigrated store that it closes at the end of the test.
-func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
+// runStoreSuite is the behaviour every backend must share.
+func runStoreSuite(t *testing.T, b backend) {
 	tests := []struct {
 		name string
 		run  func(t *testing.T, open func(t *testing.T) Store)
@@ -65,8 +90,10 @@ func runStoreSuite(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentLoad", testConcurrentLoad},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, open) })
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, b.open) })
 	}
+	t.Run("ProfileQuery", func(t *testing.T) { testProfileQuery(t, b) })
+	t.Run("ProfileQueryErrors", func(t *testing.T) { testProfileQueryErrors(t, b) })
 }
 
 // migrated opens a store through open and brings its schema up to date.
@@ -408,8 +435,16 @@ func mustLoad(t *testing.T, s Store, id string) store.Account {
 }
 
 func BenchmarkSQLiteLoadAccount(b *testing.B) {
+	benchmarkLoadAccount(b, openSQLite(b))
+}
+
+func BenchmarkPostgresLoadAccount(b *testing.B) {
+	s, _ := postgresOpener(b)(b)
+	benchmarkLoadAccount(b, s)
+}
+
+func benchmarkLoadAccount(b *testing.B, s Store) {
 	ctx := context.Background()
-	s := openSQLite(b)
 	if err := s.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -436,10 +471,19 @@ func BenchmarkSQLiteLoadAccount(b *testing.B) {
 }
 
 func BenchmarkSQLiteSeedUsers(b *testing.B) {
+	benchmarkSeedUsers(b, func(tb testing.TB) Store { return openSQLite(tb) })
+}
+
+func BenchmarkPostgresSeedUsers(b *testing.B) {
+	open := postgresOpener(b)
+	benchmarkSeedUsers(b, func(tb testing.TB) Store { s, _ := open(tb); return s })
+}
+
+func benchmarkSeedUsers(b *testing.B, open func(tb testing.TB) Store) {
 	ctx := context.Background()
 	for b.Loop() {
 		b.StopTimer()
-		s := openSQLite(b)
+		s := open(b)
 		if err := s.Migrate(ctx); err != nil {
 			b.Fatal(err)
 		}
