@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/wealthwarriors/wealthcoach/store"
 )
 
 // ChatOptions configures the chat pipeline. Zero values take the documented
@@ -42,8 +44,9 @@ func (o *ChatOptions) setDefaults() {
 	setDefault(&o.FlushBytes, 512)
 }
 
-// chatState is a session's conversation: its system prompt, its memory and
-// the answer in flight.
+// chatState is a session's conversation: its system prompt (rendered on
+// the first message, so idle sessions do not hold it), its memory and the
+// answer in flight.
 type chatState struct {
 	system  string
 	history []ModelMessage
@@ -74,10 +77,6 @@ type answer struct {
 // flushTick asks the session to send the text pending for answer seq.
 type flushTick struct{ seq uint64 }
 
-func (cs *chatState) init(s *session) {
-	cs.system = systemPrompt(s.account.User.Name, s.account.Profile)
-}
-
 // stop cancels the answer in flight; the session is ending.
 func (cs *chatState) stop() {
 	if a := cs.cur; a != nil {
@@ -90,7 +89,10 @@ func (cs *chatState) stop() {
 }
 
 // request builds the model request: system prompt, memory, new message.
-func (cs *chatState) request(o *ChatOptions, text string) ModelRequest {
+func (cs *chatState) request(o *ChatOptions, acct *store.Account, text string) ModelRequest {
+	if cs.system == "" {
+		cs.system = systemPrompt(acct.User.Name, acct.Profile)
+	}
 	msgs := make([]ModelMessage, 0, len(cs.history)+2)
 	msgs = append(msgs, ModelMessage{Role: "system", Content: cs.system})
 	msgs = append(msgs, cs.history...)
@@ -116,7 +118,7 @@ func (s *session) ask(c actor.Context, text, replyTo string) {
 	cs.seq++
 	a := &answer{seq: cs.seq, replyTo: replyTo, question: text, started: time.Now()}
 	a.id = s.id + "-" + strconv.FormatUint(cs.seq, 10)
-	a.req = cs.request(o, text)
+	a.req = cs.request(o, &s.account, text)
 	a.ctx, a.cancel = context.WithCancel(s.node.ctx)
 	cs.cur = a
 	s.setState(stateStreaming)
@@ -133,11 +135,16 @@ func (s *session) ask(c actor.Context, text, replyTo string) {
 }
 
 func (s *session) callModel(c actor.Context, a *answer) {
-	if s.node.opts.Chat.Model == nil || s.model == nil {
+	if s.node.opts.Chat.Model == nil {
 		s.fail(CodeLLMUnavailable, "no model is configured", 0)
 		return
 	}
-	c.Send(s.model, &modelAsk{seq: a.seq, req: a.req, ctx: a.ctx, session: s.self})
+	ask := &modelAsk{seq: a.seq, req: a.req, ctx: a.ctx, session: s.self}
+	if s.model == nil {
+		c.Send(s.node.registry, &routeAsk{userID: s.userID, ask: ask})
+		return
+	}
+	c.Send(s.model, ask)
 }
 
 // chatEvent handles the messages of the answer in flight. Messages for an
@@ -145,6 +152,8 @@ func (s *session) callModel(c actor.Context, a *answer) {
 func (s *session) chatEvent(c actor.Context, msg any) {
 	a := s.chat.cur
 	switch m := msg.(type) {
+	case *modelAssigned:
+		s.model = m.model
 	case *cacheResult:
 		if a == nil || m.seq != a.seq {
 			return
@@ -192,6 +201,9 @@ func (s *session) chatEvent(c actor.Context, msg any) {
 // FlushInterval unless FlushBytes are pending.
 func (s *session) onText(c actor.Context, a *answer) {
 	o := &s.node.opts.Chat
+	if a.frames == 0 {
+		s.node.stats.TTFT.ObserveDuration(time.Since(a.started))
+	}
 	if a.frames == 0 || len(a.content)-a.sent >= o.FlushBytes {
 		s.flush(a)
 		return
@@ -245,6 +257,11 @@ func (s *session) finish(reason string, cached bool) {
 	}
 	s.counts.answers++
 	s.node.stats.Answers.Add(1)
+	if cached {
+		s.node.stats.CachedTime.ObserveDuration(time.Since(a.started))
+	} else if reason != "cancelled" {
+		s.node.stats.AnswerTime.ObserveDuration(time.Since(a.started))
+	}
 	s.endAnswer()
 }
 

@@ -109,6 +109,9 @@ type Node struct {
 
 	warnMu   sync.Mutex
 	lastWarn map[string]time.Time
+
+	kinds map[string]*KindStats // fixed at construction
+	done  chan struct{}         // closed when watchKinds has returned
 }
 
 // NewNode starts the actor system with its registry and cache actors.
@@ -119,21 +122,42 @@ func NewNode(opts Options) (*Node, error) {
 	opts.setDefaults()
 	n := &Node{opts: opts, log: opts.Logger, stats: newStats(), lastWarn: make(map[string]time.Time)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.kinds = make(map[string]*KindStats, len(Kinds))
+	for _, k := range Kinds {
+		n.kinds[k] = new(KindStats)
+	}
 	// The actor system's own logger only gets warnings: at Info it reports
 	// every dead letter and supervision event, which we log ourselves.
 	sysLog := slog.New(levelFloor{opts.Logger.Handler(), slog.LevelWarn}).With("component", "actor-system")
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return sysLog }))
 	n.root = n.system.Root
 
-	n.registry = n.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRegistry(n) }))
-	n.cache = n.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newCacheActor(n) }))
+	var err error
+	n.registry, err = n.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRegistry(n) },
+		n.kinds[KindRegistry].instrument()...), "registry")
+	if err != nil {
+		return nil, fmt.Errorf("spawn registry: %w", err)
+	}
+	n.cache, err = n.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newCacheActor(n) },
+		n.kinds[KindCache].instrument()...), "cache")
+	if err != nil {
+		return nil, fmt.Errorf("spawn cache actor: %w", err)
+	}
 	n.session = actor.PropsFromProducer(func() actor.Actor { return &session{node: n} },
-		actor.WithGuardian(&sessionSupervisor{node: n}))
+		append(n.kinds[KindSession].instrument(), actor.WithGuardian(&sessionSupervisor{node: n}))...)
+	n.done = make(chan struct{})
+	go func() {
+		defer close(n.done)
+		n.watchKinds(n.ctx.Done())
+	}()
 	return n, nil
 }
 
 // Stats returns the node's live counters.
 func (n *Node) Stats() *Stats { return n.stats }
+
+// Kind returns the counters of one actor kind (see Kinds), or nil.
+func (n *Node) Kind(kind string) *KindStats { return n.kinds[kind] }
 
 // Admit reserves room for one more session. It never blocks. A nil error
 // must be followed by Open, which hands the reservation to the session.
@@ -202,6 +226,7 @@ func (n *Node) CloseAll(ctx context.Context) error {
 // first: call CloseAll before.
 func (n *Node) Stop() {
 	n.cancel()
+	<-n.done
 	n.system.Shutdown()
 }
 

@@ -73,20 +73,20 @@ func normalize(s string) string {
 // With the user scope the user id is hashed too: no user can learn from a
 // cached flag what another asked.
 func cacheKey(scopeUser string, req *ModelRequest) string {
-	h := sha256.New()
-	var n [8]byte
+	size := len(promptVersion) + len(scopeUser) + len(req.Model) + 16*len(req.Messages) + 64
+	for _, m := range req.Messages {
+		size += len(m.Role) + len(m.Content)
+	}
+	b := make([]byte, 0, size)
 	put := func(s string) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+		b = append(b, s...)
 	}
 	put(promptVersion)
 	put(scopeUser)
 	put(req.Model)
-	binary.BigEndian.PutUint64(n[:], uint64(req.MaxTokens))
-	h.Write(n[:])
-	binary.BigEndian.PutUint64(n[:], uint64(math.Float32bits(req.Temperature)))
-	h.Write(n[:])
+	b = binary.BigEndian.AppendUint64(b, uint64(req.MaxTokens))
+	b = binary.BigEndian.AppendUint64(b, uint64(math.Float32bits(req.Temperature)))
 	last := len(req.Messages) - 1
 	for i, m := range req.Messages {
 		put(m.Role)
@@ -96,5 +96,6 @@ func cacheKey(scopeUser string, req *ModelRequest) string {
 			put(m.Content)
 		}
 	}
-	return cacheKeyPrefix + hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	return cacheKeyPrefix + hex.EncodeToString(sum[:])
 }

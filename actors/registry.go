@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -23,8 +24,20 @@ type claim struct {
 // claimResult answers a claim. code is empty when the slot was granted.
 type claimResult struct {
 	code  Code
-	model *actor.PID // the user's model actor
+	model *actor.PID // the user's model actor, if it already runs
 }
+
+// routeAsk carries a session's first model call to the registry, which
+// starts the user's model actor if needed, forwards the call to it and
+// tells the session its address. Model actors are started on first use so
+// that idle sessions cost one actor, not two.
+type routeAsk struct {
+	userID string
+	ask    *modelAsk
+}
+
+// modelAssigned gives a session the address of its user's model actor.
+type modelAssigned struct{ model *actor.PID }
 
 // release gives a slot back when a session ends.
 type release struct {
@@ -86,6 +99,8 @@ func (r *registry) Receive(c actor.Context) {
 				s.State, s.Messages = m.state.String(), m.messages
 			}
 		}
+	case *routeAsk:
+		r.route(c, m)
 	case *modelIdle:
 		if e := r.users[m.userID]; e != nil && len(e.sessions) == 0 {
 			c.Send(e.model, &modelStop{})
@@ -110,10 +125,20 @@ func (r *registry) claim(c actor.Context, m *claim) {
 		r.node.stats.Users.Add(1)
 	}
 	e.sessions[m.sessionID] = &SessionInfo{SessionID: m.sessionID, State: stateAuthenticating.String(), Opened: time.Now()}
-	if e.model == nil {
-		e.model = c.Spawn(r.node.modelProps(m.userID))
-	}
 	c.Send(m.session, &claimResult{model: e.model})
+}
+
+func (r *registry) route(c actor.Context, m *routeAsk) {
+	e := r.users[m.userID]
+	if e == nil {
+		// The session is gone; its context is cancelled and nobody waits.
+		return
+	}
+	if e.model == nil {
+		e.model = c.SpawnPrefix(r.node.modelProps(m.userID), "model-")
+	}
+	c.Send(e.model, m.ask)
+	c.Send(m.ask.session, &modelAssigned{model: e.model})
 }
 
 func (r *registry) release(c actor.Context, m *release) {
@@ -125,12 +150,17 @@ func (r *registry) release(c actor.Context, m *release) {
 		return
 	}
 	delete(e.sessions, m.sessionID)
-	if len(e.sessions) == 0 {
-		r.node.stats.Users.Add(-1)
-		// The model actor stays until its bucket has refilled, so that
-		// reconnecting does not reset the user's rate limit.
-		c.Send(e.model, &userGone{})
+	if len(e.sessions) > 0 {
+		return
 	}
+	r.node.stats.Users.Add(-1)
+	if e.model == nil {
+		delete(r.users, m.userID)
+		return
+	}
+	// The model actor stays until its bucket has refilled, so that
+	// reconnecting does not reset the user's rate limit.
+	c.Send(e.model, &userGone{})
 }
 
 func (r *registry) userSessions(userID string) []SessionInfo {
@@ -143,4 +173,15 @@ func (r *registry) userSessions(userID string) []SessionInfo {
 		out = append(out, *s)
 	}
 	return out
+}
+
+// UserSessions returns a user's live sessions, asking the registry. It
+// waits at most timeout; use it from operator endpoints, never from an
+// actor.
+func (n *Node) UserSessions(userID string, timeout time.Duration) ([]SessionInfo, error) {
+	res, err := n.root.RequestFuture(n.registry, &UserSessions{UserID: userID}, timeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ask registry: %w", err)
+	}
+	return res.([]SessionInfo), nil
 }

@@ -202,12 +202,12 @@ func (s *session) accountLoaded(c actor.Context, m *accountLoaded) {
 		return
 	}
 	s.authTimer.Stop()
+	s.node.stats.AuthTime.ObserveDuration(time.Since(s.opened))
 	s.account = m.account
 	s.authed = true
 	s.log = nil // the next line logged carries the user id
 	s.node.unauth.Add(-1)
 	s.setState(stateAuthenticated)
-	s.chat.init(s)
 	s.peer.Connected(s.id, s.userID)
 	stash := s.stash
 	s.stash = nil

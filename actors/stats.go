@@ -38,6 +38,12 @@ type Stats struct {
 	TokensIn       atomic.Int64
 	TokensOut      atomic.Int64
 
+	// Latencies, in microseconds.
+	AuthTime   Histogram // connection opened to connected sent
+	TTFT       Histogram // chat message to the first text of a fresh answer
+	AnswerTime Histogram // chat message to the done frame of a fresh answer
+	CachedTime Histogram // chat message to the frame of a cached answer
+
 	rejections map[Code]*atomic.Int64
 }
 

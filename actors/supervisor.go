@@ -20,6 +20,7 @@ var _ actor.SupervisorStrategy = (*sessionSupervisor)(nil)
 func (s *sessionSupervisor) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	rs *actor.RestartStatistics, reason any, message any) {
 	s.node.stats.SessionFailures.Add(1)
+	s.node.kinds[KindSession].Restarts.Add(1)
 	rs.Fail()
 	failures := rs.NumberOfFailures(s.node.opts.FailureWindow)
 	// The message type is logged, never its contents: it may be a chat

@@ -1,0 +1,125 @@
+package actors
+
+import (
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// Actor kinds, as operators see them.
+const (
+	KindSession  = "session"
+	KindRegistry = "registry"
+	KindModel    = "model"
+	KindCache    = "cache"
+)
+
+// Kinds lists the actor kinds in a stable order.
+var Kinds = []string{KindSession, KindRegistry, KindModel, KindCache}
+
+// KindStats counts one kind of actor: how many are alive, the messages they
+// processed, how often they failed, and the deepest mailbox seen lately.
+type KindStats struct {
+	Live      atomic.Int64
+	Processed atomic.Int64
+	Restarts  atomic.Int64 // failures handled by a supervisor (resumed, restarted or stopped)
+
+	depthNow  atomic.Int64 // deepest mailbox in the current window
+	depthPrev atomic.Int64 // deepest mailbox in the previous window
+}
+
+// DeepestMailbox is the longest queue of unprocessed messages any actor of
+// this kind had over the last 10 to 20 seconds.
+func (k *KindStats) DeepestMailbox() int64 {
+	return max(k.depthNow.Load(), k.depthPrev.Load())
+}
+
+func (k *KindStats) observeDepth(d int64) {
+	for {
+		cur := k.depthNow.Load()
+		if d <= cur || k.depthNow.CompareAndSwap(cur, d) {
+			return
+		}
+	}
+}
+
+// rotate starts a new depth window.
+func (k *KindStats) rotate() { k.depthPrev.Store(k.depthNow.Swap(0)) }
+
+// instrument returns props options that count this kind: a mailbox that
+// reports its depth as messages arrive, and a receiver middleware that
+// counts messages and lifetimes.
+func (k *KindStats) instrument() []actor.PropsOption {
+	unbounded := actor.Unbounded()
+	mailbox := func() actor.Mailbox { return &depthMailbox{Mailbox: unbounded(), kind: k} }
+	counting := func(next actor.ReceiverFunc) actor.ReceiverFunc {
+		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
+			switch env.Message.(type) {
+			case *actor.Started:
+				k.Live.Add(1)
+			case *actor.Stopped:
+				k.Live.Add(-1)
+			default:
+				k.Processed.Add(1)
+			}
+			next(c, env)
+		}
+	}
+	return []actor.PropsOption{actor.WithMailbox(mailbox), actor.WithReceiverMiddleware(counting)}
+}
+
+// depthMailbox is the default unbounded mailbox, reporting its depth after
+// each post. Mailbox depth cannot be read from a PID, so this is the only
+// place it can be observed.
+type depthMailbox struct {
+	actor.Mailbox
+	kind *KindStats
+}
+
+func (m *depthMailbox) PostUserMessage(msg any) {
+	m.Mailbox.PostUserMessage(msg)
+	m.kind.observeDepth(int64(m.Mailbox.UserMessageCount()))
+}
+
+// kindOf tells an actor's kind from its PID.
+func kindOf(pid *actor.PID) string {
+	id := pid.GetId()
+	switch {
+	case strings.Contains(id, "session-"):
+		return KindSession
+	case strings.Contains(id, "model-"):
+		return KindModel
+	case strings.Contains(id, "cache"):
+		return KindCache
+	case strings.Contains(id, "registry"):
+		return KindRegistry
+	}
+	return ""
+}
+
+// watchKinds counts supervision events by kind and rotates the mailbox
+// depth windows until stop is closed.
+func (n *Node) watchKinds(stop <-chan struct{}) {
+	sub := n.system.EventStream.Subscribe(func(evt any) {
+		if e, ok := evt.(*actor.SupervisorEvent); ok {
+			if k := n.kinds[kindOf(e.Child)]; k != nil {
+				k.Restarts.Add(1)
+			}
+		}
+	})
+	defer n.system.EventStream.Unsubscribe(sub)
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			for _, k := range n.kinds {
+				k.rotate()
+			}
+		}
+	}
+}
