@@ -87,9 +87,14 @@ func (c *conn) write(frame []byte) {
 	n := int64(len(frame))
 	if c.pending.Add(n) > c.srv.opts.MaxPendingBytes {
 		c.pending.Add(-n)
+		c.srv.Stats.SlowDropped.Add(1)
 		c.drop("client too slow to read")
 		return
 	}
+	st := &c.srv.Stats
+	st.FramesOut.Add(1)
+	st.BytesOut.Add(n)
+	st.FrameSizeOut.Observe(uint64(n))
 	ws, timeout := c.ws, c.srv.opts.WriteTimeout
 	ws.Async(func() {
 		_ = ws.SetWriteDeadline(time.Now().Add(timeout))
@@ -134,6 +139,7 @@ func (c *conn) beat(now time.Time) {
 	interval := c.srv.opts.PingInterval
 	switch {
 	case idle > 3*interval:
+		c.srv.Stats.SilentDropped.Add(1)
 		c.drop("client silent for " + idle.Round(time.Second).String())
 	case idle > interval:
 		ws := c.ws

@@ -38,6 +38,7 @@ type Options struct {
 	Dev            bool // allow every origin
 
 	MaxFrameBytes     int           // read limit for any frame; default 64 KiB
+	ReadBufferSize    int           // per-connection read buffer; default 1 KiB (larger frames bypass it)
 	MaxAuthFrameBytes int           // read limit before authentication; default 8 KiB
 	FramesPerSecond   float64       // flood guard refill; default 20
 	FrameBurst        int           // flood guard bucket; default 40
@@ -52,6 +53,10 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	def(&o.MaxFrameBytes, 64<<10)
+	// Every idle connection holds its read buffer, and chat frames are
+	// small: 1 KiB instead of gws's 4 KiB saves 3 KiB a session, and larger
+	// frames are read straight into their own buffer.
+	def(&o.ReadBufferSize, 1<<10)
 	def(&o.MaxAuthFrameBytes, 8<<10)
 	def(&o.FramesPerSecond, 20)
 	def(&o.FrameBurst, 40)
@@ -67,8 +72,28 @@ func def[T comparable](v *T, d T) {
 	}
 }
 
+// Stats counts what the endpoint saw. Every field is an atomic.
+type Stats struct {
+	Upgrades       atomic.Int64 // connections upgraded
+	UpgradeErrors  atomic.Int64 // failed handshakes
+	OriginsRefused atomic.Int64
+	FramesIn       atomic.Int64
+	FramesOut      atomic.Int64
+	BytesIn        atomic.Int64
+	BytesOut       atomic.Int64
+	FloodDropped   atomic.Int64 // frames dropped by the flood guard
+	SlowDropped    atomic.Int64 // connections dropped for not reading
+	SilentDropped  atomic.Int64 // connections dropped for silence
+	Live           atomic.Int64 // open sockets
+
+	FrameSizeIn  actors.Histogram // bytes per frame received
+	FrameSizeOut actors.Histogram // bytes per frame sent
+}
+
 // Server is the /ws/chat endpoint.
 type Server struct {
+	Stats Stats
+
 	opts     Options
 	log      *slog.Logger
 	sessions Sessions
@@ -97,6 +122,7 @@ func NewServer(sessions Sessions, opts Options) *Server {
 	s.anyOrig = s.anyOrig || opts.Dev
 	s.upgrader = gws.NewUpgrader(s, &gws.ServerOption{
 		ReadMaxPayloadSize: opts.MaxFrameBytes,
+		ReadBufferSize:     opts.ReadBufferSize,
 		CheckUtf8Enabled:   true,
 		ParallelEnabled:    false, // frames of one connection must stay in order
 		Recovery:           gws.Recovery,
@@ -121,15 +147,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
+		s.Stats.OriginsRefused.Add(1)
 		s.log.Info("websocket origin refused", slog.String("origin", origin))
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
 	socket, err := s.upgrader.Upgrade(w, r)
 	if err != nil {
+		s.Stats.UpgradeErrors.Add(1)
 		s.log.Debug("websocket upgrade failed", slog.String("error", err.Error()))
 		return
 	}
+	s.Stats.Upgrades.Add(1)
 	go socket.ReadLoop()
 }
 
@@ -186,6 +215,7 @@ func (s *Server) OnOpen(socket *gws.Conn) {
 	c.lastRead.Store(time.Now().UnixNano())
 	c.tokens = float64(s.opts.FrameBurst)
 	c.filled = time.Now()
+	s.Stats.Live.Add(1)
 	if err := s.sessions.Admit(); err != nil {
 		s.log.Warn("connection refused", slog.String("error", err.Error()))
 		c.Close(actors.CodeUnavailable)
@@ -209,12 +239,16 @@ func (s *Server) OnMessage(socket *gws.Conn, m *gws.Message) {
 		return
 	}
 	b := m.Bytes()
+	s.Stats.FramesIn.Add(1)
+	s.Stats.BytesIn.Add(int64(len(b)))
+	s.Stats.FrameSizeIn.Observe(uint64(len(b)))
 	if len(b) > s.opts.MaxFrameBytes || (!c.authed.Load() && len(b) > s.opts.MaxAuthFrameBytes) {
 		// The deflate extension can inflate a frame past the wire limit.
 		c.closeRaw(closeTooLarge, "Frame too large")
 		return
 	}
 	if !c.allow(time.Now()) {
+		s.Stats.FloodDropped.Add(1)
 		return
 	}
 	c.handle.Send(decodeFrame(b)) // decodeFrame copies what it keeps
@@ -224,6 +258,7 @@ func (s *Server) OnMessage(socket *gws.Conn, m *gws.Message) {
 func (s *Server) OnClose(socket *gws.Conn, err error) {
 	defer recoverCallback(s.log, "OnClose")
 	c := socket.Session().(*conn)
+	s.Stats.Live.Add(-1)
 	s.conns.Delete(c)
 	c.closing.Store(true)
 	if !c.opened {
