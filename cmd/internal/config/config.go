@@ -151,6 +151,10 @@ type Store struct {
 	// MigrateOnStart applies pending migrations when the server starts.
 	// Default true.
 	MigrateOnStart bool `yaml:"migrate_on_start"`
+	// ProfileQuery, when set, loads a user and profile from an existing
+	// table: one parameter (the user id), named columns (see config.yaml).
+	// Default "" (the built-in tables).
+	ProfileQuery string `yaml:"profile_query"`
 }
 
 // Cache configures the response cache.
@@ -160,6 +164,9 @@ type Cache struct {
 	// URL is the Redis URL, used when Driver is "redis". Default
 	// "redis://127.0.0.1:6379/0" (REDIS_URL is read too).
 	URL string `yaml:"url"`
+	// Prefix goes before every key in Redis, so that deployments can share
+	// one server. Default "wc:".
+	Prefix string `yaml:"prefix"`
 	// TTL is how long a cached answer lives. Default 24h.
 	TTL time.Duration `yaml:"ttl"`
 	// Scope is "user" (entries never cross users) or "shared". Default "user".
@@ -237,6 +244,7 @@ func Default() Config {
 		Cache: Cache{
 			Driver:     "memory",
 			URL:        "redis://127.0.0.1:6379/0",
+			Prefix:     "wc:",
 			TTL:        24 * time.Hour,
 			Scope:      "user",
 			MaxEntries: 10000,

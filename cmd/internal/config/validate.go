@@ -50,6 +50,23 @@ func (c *Config) validateServer(p *problems) {
 	}
 	p.positiveDuration("server.write_timeout", c.Server.WriteTimeout)
 	p.listen("admin.listen", c.Admin.Listen)
+	if !c.Dev && c.Admin.Token == "" && !isLoopback(c.Admin.Listen) {
+		p.addf("admin.listen", "%q is reachable beyond this machine: set admin.token, or bind 127.0.0.1", c.Admin.Listen)
+	}
+}
+
+// isLoopback reports whether a listen address only accepts connections
+// from this machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) validateAuth(p *problems) {
