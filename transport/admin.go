@@ -1,0 +1,259 @@
+package transport
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/wealthwarriors/wealthcoach/actors"
+)
+
+// AdminOptions configures the operator endpoints served by NewAdmin.
+type AdminOptions struct {
+	Node *actors.Node // required
+	WS   *Server      // the chat endpoint whose counters are shown; nil shows zeros
+
+	// Token, when non-empty, must be sent as "Authorization: Bearer <token>"
+	// to every endpoint except the dashboard page. Empty means no check,
+	// which is only safe on a loopback listener.
+	Token string
+
+	// Checks are the readiness checks by name, for example "store". Each
+	// runs with a 2s timeout on every /readyz request. Their error messages
+	// are shown to whoever may call /readyz, so they must not carry
+	// secrets; they are cut to 200 characters.
+	Checks map[string]func(ctx context.Context) error
+
+	Logger *slog.Logger // default: discard
+	Build  string       // version shown on /stats and the dashboard; default "dev"
+
+	// Extra handlers, by ServeMux pattern, served behind the same token
+	// check: for example net/http/pprof's.
+	Extra map[string]http.Handler
+}
+
+const (
+	adminCheckTimeout    = 2 * time.Second
+	adminRegistryTimeout = 2 * time.Second
+	adminMaxCheckMessage = 200 // characters of a failing check's message
+)
+
+// admin holds what the operator endpoints read. Every handler reads
+// atomics or asks the registry once; none messages the sessions.
+type admin struct {
+	node   *actors.Node
+	users  userSessionLister // the node; replaced in tests
+	ws     *Stats
+	log    *slog.Logger
+	build  string
+	checks []adminCheck // sorted by name
+}
+
+// userSessionLister asks the registry for one user's sessions.
+type userSessionLister interface {
+	UserSessions(userID string, timeout time.Duration) ([]actors.SessionInfo, error)
+}
+
+var _ userSessionLister = (*actors.Node)(nil)
+
+type adminCheck struct {
+	name   string
+	run    func(ctx context.Context) error
+	failed *atomic.Bool // the last run's outcome, so only changes are logged
+}
+
+// NewAdmin returns the operator endpoints, all GET (other methods get
+// 405):
+//
+//	/                  the dashboard, a self-contained page polling /stats and /readyz
+//	/healthz           200 "ok" while the process runs
+//	/readyz            503 while draining or when a check fails, JSON with each check's result
+//	/stats             JSON snapshot of the node, the chat endpoint and the process
+//	/stats/users/{id}  one user's live sessions, asked of the registry
+//	/metrics           Prometheus exposition, read from the same counters on scrape
+//
+// When Token is set every path but "/" requires it: the page holds no
+// data and asks for the token, which it sends with its own requests.
+// Reading the endpoints never waits on a session actor, so polling them
+// costs the chat traffic nothing.
+func NewAdmin(o AdminOptions) http.Handler {
+	if o.Node == nil {
+		panic("transport: AdminOptions.Node is required")
+	}
+	a := newAdmin(o)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", serveDashboard)
+	mux.HandleFunc("GET /healthz", a.healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.HandleFunc("GET /stats", a.stats)
+	mux.HandleFunc("GET /stats/users/{id}", a.userSessions)
+	mux.Handle("GET /metrics", a.metricsHandler())
+	for pattern, h := range o.Extra {
+		mux.Handle(pattern, h)
+	}
+	if o.Token == "" {
+		return mux
+	}
+	return requireBearer(o.Token, mux)
+}
+
+func newAdmin(o AdminOptions) *admin {
+	a := &admin{node: o.Node, users: o.Node, log: o.Logger, build: o.Build}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.build == "" {
+		a.build = "dev"
+	}
+	a.ws = new(Stats)
+	if o.WS != nil {
+		a.ws = &o.WS.Stats
+	}
+	for name, run := range o.Checks {
+		a.checks = append(a.checks, adminCheck{name: name, run: run, failed: new(atomic.Bool)})
+	}
+	sort.Slice(a.checks, func(i, j int) bool { return a.checks[i].name < a.checks[j].name })
+	return a
+}
+
+// requireBearer lets a request through to next only with the bearer
+// token, except for the dashboard page itself. Tokens are compared as
+// hashes, in constant time, so neither their content nor their length
+// shows in the response time.
+func requireBearer(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		sum := sha256.Sum256([]byte(got))
+		ok := subtle.ConstantTimeCompare(sum[:], want[:]) == 1 && strings.EqualFold(scheme, "Bearer")
+		if !ok && r.URL.Path != "/" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wealthcoach-admin"`)
+			writeAdminJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *admin) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+type readiness struct {
+	Ready    bool              `json:"ready"`
+	Draining bool              `json:"draining"`
+	Checks   map[string]string `json:"checks"`
+}
+
+// readyz runs every check, in parallel, even while draining: the body then
+// still tells an operator whether the dependencies answer.
+func (a *admin) readyz(w http.ResponseWriter, r *http.Request) {
+	res := readiness{Draining: a.node.Draining(), Checks: make(map[string]string, len(a.checks))}
+	results := make([]error, len(a.checks))
+	var wg sync.WaitGroup
+	for i, c := range a.checks {
+		wg.Go(func() { results[i] = runCheck(r.Context(), c.run) })
+	}
+	wg.Wait()
+	res.Ready = !res.Draining
+	for i, c := range a.checks {
+		res.Checks[c.name] = "ok"
+		if err := results[i]; err != nil {
+			res.Ready = false
+			res.Checks[c.name] = "error: " + clip(err.Error(), adminMaxCheckMessage)
+		}
+		a.logChange(c, results[i])
+	}
+	status := http.StatusOK
+	if !res.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeAdminJSON(w, status, res)
+}
+
+// runCheck runs check with the readiness timeout, and gives up on a check
+// that ignores its context rather than hold the probe past the timeout.
+func runCheck(ctx context.Context, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, adminCheckTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- check(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// logChange logs a check that starts or stops failing. Probes come every
+// few seconds, so logging each failure would flood the log.
+func (a *admin) logChange(c adminCheck, err error) {
+	changed := c.failed.Swap(err != nil) != (err != nil)
+	switch {
+	case changed && err != nil:
+		a.log.Warn("readiness check failing", slog.String("check", c.name),
+			slog.String("error", clip(err.Error(), adminMaxCheckMessage)))
+	case changed:
+		a.log.Info("readiness check recovered", slog.String("check", c.name))
+	}
+}
+
+type userSessionsReport struct {
+	UserID   string             `json:"user_id"`
+	Sessions []userSessionEntry `json:"sessions"`
+}
+
+type userSessionEntry struct {
+	SessionID  string  `json:"session_id"`
+	State      string  `json:"state"`
+	AgeSeconds float64 `json:"age_seconds"`
+	Messages   int     `json:"messages"`
+}
+
+func (a *admin) userSessions(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	infos, err := a.users.UserSessions(id, adminRegistryTimeout)
+	if err != nil {
+		a.log.Warn("user sessions: registry did not answer", slog.String("error", err.Error()))
+		writeAdminJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "registry did not answer in time"})
+		return
+	}
+	out := userSessionsReport{UserID: id, Sessions: make([]userSessionEntry, 0, len(infos))}
+	now := time.Now()
+	for _, s := range infos {
+		out.Sessions = append(out.Sessions, userSessionEntry{SessionID: s.SessionID, State: s.State,
+			AgeSeconds: roundTo(now.Sub(s.Opened).Seconds(), 3), Messages: s.Messages})
+	}
+	sort.Slice(out.Sessions, func(i, j int) bool { return out.Sessions[i].AgeSeconds > out.Sessions[j].AgeSeconds })
+	writeAdminJSON(w, http.StatusOK, out)
+}
+
+func writeAdminJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// clip cuts s to at most n characters, the last one an ellipsis when
+// something was cut.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}

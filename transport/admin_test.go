@@ -1,0 +1,565 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/store"
+	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
+)
+
+// adminUser is the user the fixture connects; no metric may carry it.
+const adminUser = "u-5be0c7d19a"
+
+// adminVerifier takes "user:<id>" as a valid token for <id>.
+type adminVerifier struct{}
+
+func (adminVerifier) Verify(token string) (string, error) {
+	if id, ok := strings.CutPrefix(token, "user:"); ok {
+		return id, nil
+	}
+	return "", errors.New("bad token")
+}
+
+type adminAccounts struct{}
+
+func (adminAccounts) LoadAccount(_ context.Context, id string) (store.Account, error) {
+	return store.Account{User: store.User{ID: id, Name: id}}, nil
+}
+
+// adminFixture is a real node and chat endpoint with the admin handler in
+// front of them, each on its own httptest server.
+type adminFixture struct {
+	node  *actors.Node
+	ws    *Server
+	chat  *httptest.Server // serves /ws/chat
+	admin *httptest.Server
+	token string
+}
+
+// newAdminFixture starts the node and both servers. edit, when non-nil,
+// adjusts the admin options before NewAdmin is called.
+func newAdminFixture(t *testing.T, edit func(*AdminOptions)) *adminFixture {
+	t.Helper()
+	node, err := actors.NewNode(actors.Options{Verifier: adminVerifier{}, Accounts: adminAccounts{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &adminFixture{node: node, ws: NewServer(node, Options{})}
+	f.chat = httptest.NewServer(f.ws)
+	opts := AdminOptions{Node: node, WS: f.ws, Build: "v1.2.3-test",
+		Checks: map[string]func(context.Context) error{"store": func(context.Context) error { return nil }}}
+	if edit != nil {
+		edit(&opts)
+	}
+	f.token = opts.Token
+	f.admin = httptest.NewServer(NewAdmin(opts))
+	t.Cleanup(func() {
+		f.admin.Close()
+		f.ws.StopAccepting()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = node.CloseAll(ctx)
+		f.chat.Close()
+		f.ws.Close()
+		node.Stop()
+	})
+	return f
+}
+
+// connect opens an authenticated session for user and returns its id.
+func (f *adminFixture) connect(t *testing.T, user string) string {
+	t.Helper()
+	c, _, err := wsclient.Dial("ws"+strings.TrimPrefix(f.chat.URL, "http")+"/ws/chat", wsclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.CloseWithoutFrame() })
+	if err := c.Authenticate("user:" + user); err != nil {
+		t.Fatal(err)
+	}
+	fr, err := c.Next(5 * time.Second)
+	if err != nil || fr.Type != "connected" {
+		t.Fatalf("want connected, got %v %v", fr, err)
+	}
+	adminWaitFor(t, 5*time.Second, "the session to count as authenticated", func() bool {
+		return f.node.Stats().Authenticated.Load() >= 1
+	})
+	return fr.SessionID
+}
+
+// get requests path on the admin server, with auth as the Authorization
+// header when set, and returns the response and its body.
+func (f *adminFixture) get(t *testing.T, method, path string, auth string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.admin.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := f.admin.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+func adminWaitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func decodeObject(t *testing.T, body []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("not a JSON object: %v\n%s", err, body)
+	}
+	return m
+}
+
+func keysOf(m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	sessionID := f.connect(t, adminUser)
+
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		status int
+		ctype  string
+		check  func(t *testing.T, body []byte)
+	}{
+		{"healthz", "GET", "/healthz", 200, "text/plain", func(t *testing.T, body []byte) {
+			if string(body) != "ok\n" {
+				t.Errorf("body %q", body)
+			}
+		}},
+		{"readyz", "GET", "/readyz", 200, "application/json", func(t *testing.T, body []byte) {
+			var r readiness
+			if err := json.Unmarshal(body, &r); err != nil {
+				t.Fatal(err)
+			}
+			if !r.Ready || r.Draining || len(r.Checks) != 1 || r.Checks["store"] != "ok" {
+				t.Errorf("got %+v", r)
+			}
+		}},
+		{"stats", "GET", "/stats", 200, "application/json", func(t *testing.T, body []byte) {
+			m := decodeObject(t, body)
+			if m["users"] != 1.0 || m["build"] != "v1.2.3-test" {
+				t.Errorf("users %v, build %v", m["users"], m["build"])
+			}
+			if s := m["sessions"].(map[string]any); s["authenticated"] != 1.0 {
+				t.Errorf("sessions %v", s)
+			}
+		}},
+		{"user sessions", "GET", "/stats/users/" + adminUser, 200, "application/json", func(t *testing.T, body []byte) {
+			var r userSessionsReport
+			if err := json.Unmarshal(body, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.UserID != adminUser || len(r.Sessions) != 1 {
+				t.Fatalf("got %s", body)
+			}
+			if s := r.Sessions[0]; s.SessionID != sessionID || s.State != "authenticated" || s.AgeSeconds < 0 {
+				t.Errorf("got %+v", s)
+			}
+			if keys := keysOf(decodeObject(t, body)["sessions"].([]any)[0].(map[string]any)); keys != "age_seconds,messages,session_id,state" {
+				t.Errorf("session keys %s", keys)
+			}
+		}},
+		{"unknown user", "GET", "/stats/users/nobody", 200, "application/json", func(t *testing.T, body []byte) {
+			if m := decodeObject(t, body); m["user_id"] != "nobody" || len(m["sessions"].([]any)) != 0 {
+				t.Errorf("got %s", body)
+			}
+		}},
+		{"metrics", "GET", "/metrics", 200, "text/plain", func(t *testing.T, body []byte) {
+			if !strings.Contains(string(body), "wealthcoach_users 1") {
+				t.Errorf("no users gauge in\n%s", body)
+			}
+		}},
+		{"dashboard", "GET", "/", 200, "text/html", func(t *testing.T, body []byte) {
+			if !strings.Contains(string(body), `id="users"`) {
+				t.Error("the page has no users figure")
+			}
+		}},
+		{"head", "HEAD", "/healthz", 200, "text/plain", nil},
+		{"unknown path", "GET", "/nope", 404, "", nil},
+		{"post stats", "POST", "/stats", 405, "", nil},
+		{"delete readyz", "DELETE", "/readyz", 405, "", nil},
+		{"put metrics", "PUT", "/metrics", 405, "", nil},
+		{"post page", "POST", "/", 405, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := f.get(t, tt.method, tt.path, "")
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, tt.ctype) {
+				t.Errorf("content type %q, want %q", ct, tt.ctype)
+			}
+			if tt.check != nil {
+				tt.check(t, body)
+			}
+		})
+	}
+}
+
+func TestAdminStatsShape(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	st := f.node.Stats()
+	st.CacheHits.Add(3)
+	st.CacheMisses.Add(1)
+	st.Reject(actors.CodeBusy)
+	st.TTFT.ObserveDuration(300 * time.Millisecond)
+	f.ws.Stats.BytesIn.Add(42)
+
+	_, body := f.get(t, "GET", "/stats", "")
+	m := decodeObject(t, body)
+	want := map[string]string{
+		"":           "actors,build,cache,latency_ms,llm,process,rejections,sessions,transport,uptime_seconds,users",
+		"sessions":   "authenticated,closed,failures,opened,stopped,streaming,unauthenticated",
+		"cache":      "errors,hit_ratio,hits,misses",
+		"llm":        "answer_ms,errors,in_flight,rate_limited,requests,retries,tokens_in,tokens_out,ttft_ms",
+		"latency_ms": "auth,cached_answer",
+		"transport": "bytes_in,bytes_out,flood_dropped,frames_in,frames_out,open_sockets,origins_refused," +
+			"silent_dropped,slow_dropped,upgrade_errors,upgrades",
+		"process": "gc_cycles,goroutines,heap_alloc_bytes,heap_sys_bytes,rss_bytes",
+		"actors":  "cache,model,registry,session",
+	}
+	for section, keys := range want {
+		obj := m
+		if section != "" {
+			obj = m[section].(map[string]any)
+		}
+		if got := keysOf(obj); got != keys {
+			t.Errorf("%s: keys %s, want %s", section, got, keys)
+		}
+	}
+	for kind, v := range m["actors"].(map[string]any) {
+		if got := keysOf(v.(map[string]any)); got != "deepest_mailbox,live,processed,restarts" {
+			t.Errorf("actors.%s: keys %s", kind, got)
+		}
+	}
+	for _, q := range []string{"ttft_ms", "answer_ms"} {
+		if got := keysOf(m["llm"].(map[string]any)[q].(map[string]any)); got != "p50,p95,p99" {
+			t.Errorf("llm.%s: keys %s", q, got)
+		}
+	}
+
+	var r statsReport
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Cache.HitRatio != 0.75 {
+		t.Errorf("hit ratio %v, want 0.75", r.Cache.HitRatio)
+	}
+	if len(r.Rejections) != 16 || r.Rejections[actors.CodeBusy] != 1 || r.Rejections[actors.CodeRateLimited] != 0 {
+		t.Errorf("rejections %v: want every code, busy at 1", r.Rejections)
+	}
+	if p := r.LLM.TTFT.P50; p < 300 || p > 330 {
+		t.Errorf("ttft p50 %v ms, want 300 to 330", p)
+	}
+	if r.Transport.BytesIn != 42 || r.Process.Goroutines == 0 || r.Process.HeapAllocBytes == 0 {
+		t.Errorf("transport %+v, process %+v", r.Transport, r.Process)
+	}
+	if r.Actors["registry"].Live != 1 || r.Actors["cache"].Live != 1 {
+		t.Errorf("actors %+v", r.Actors)
+	}
+}
+
+func TestAdminToken(t *testing.T) {
+	const token = "s3cret-admin-token"
+	f := newAdminFixture(t, func(o *AdminOptions) { o.Token = token })
+	const bearer = "Bearer " + token
+	tests := []struct {
+		path  string
+		auth  string // the Authorization header
+		want  int
+		label string
+	}{
+		{"/stats", "", 401, "stats without token"},
+		{"/stats", "Bearer wrong", 401, "stats with a wrong token"},
+		{"/stats", bearer + "x", 401, "stats with a longer token"},
+		{"/stats", "Basic " + token, 401, "stats with another scheme"},
+		{"/stats", token, 401, "stats with no scheme"},
+		{"/stats", bearer, 200, "stats with the token"},
+		{"/stats", "bearer " + token, 200, "stats with a lower-case scheme"},
+		{"/metrics", "", 401, "metrics without token"},
+		{"/metrics", bearer, 200, "metrics with the token"},
+		{"/readyz", "", 401, "readyz without token"},
+		{"/readyz", bearer, 200, "readyz with the token"},
+		{"/healthz", "", 401, "healthz without token"},
+		{"/healthz", bearer, 200, "healthz with the token"},
+		{"/stats/users/" + adminUser, "", 401, "user sessions without token"},
+		{"/stats/users/" + adminUser, bearer, 200, "user sessions with the token"},
+		{"/nope", "", 401, "unknown path without token"},
+		{"/", "", 200, "page without token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.label, func(t *testing.T) {
+			resp, body := f.get(t, "GET", tt.path, tt.auth)
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.want, body)
+			}
+			if tt.want == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer ") {
+				t.Errorf("WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+func TestAdminReadyz(t *testing.T) {
+	long := strings.Repeat("x", 500)
+	release := make(chan struct{}) // frees the check that ignores its context
+	t.Cleanup(func() { close(release) })
+	tests := []struct {
+		name     string
+		checks   map[string]func(context.Context) error
+		drain    bool
+		want     int
+		draining bool
+		results  map[string]string
+	}{
+		{"no checks", nil, false, 200, false, map[string]string{}},
+		{"all pass", map[string]func(context.Context) error{
+			"store": func(context.Context) error { return nil },
+			"cache": func(context.Context) error { return nil },
+		}, false, 200, false, map[string]string{"store": "ok", "cache": "ok"}},
+		{"one fails", map[string]func(context.Context) error{
+			"store": func(context.Context) error { return errors.New("connection refused") },
+			"cache": func(context.Context) error { return nil },
+		}, false, 503, false, map[string]string{"store": "error: connection refused", "cache": "ok"}},
+		{"long error is cut", map[string]func(context.Context) error{
+			"store": func(context.Context) error { return errors.New(long) },
+		}, false, 503, false, map[string]string{"store": "error: " + long[:199] + "…"}},
+		{"check past its timeout", map[string]func(context.Context) error{
+			"store": func(context.Context) error { <-release; return nil },
+		}, false, 503, false, map[string]string{"store": "error: context deadline exceeded"}},
+		{"draining", map[string]func(context.Context) error{
+			"store": func(context.Context) error { return nil },
+		}, true, 503, true, map[string]string{"store": "ok"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newAdminFixture(t, func(o *AdminOptions) { o.Checks = tt.checks })
+			if tt.drain {
+				f.node.Drain()
+			}
+			start := time.Now()
+			resp, body := f.get(t, "GET", "/readyz", "")
+			if took := time.Since(start); took > 4*time.Second {
+				t.Errorf("readyz took %v", took)
+			}
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+			var r readiness
+			if err := json.Unmarshal(body, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Ready != (tt.want == 200) || r.Draining != tt.draining {
+				t.Errorf("got %s", body)
+			}
+			if len(r.Checks) != len(tt.results) {
+				t.Errorf("checks %v, want %v", r.Checks, tt.results)
+			}
+			for name, want := range tt.results {
+				if r.Checks[name] != want {
+					t.Errorf("check %s: %q, want %q", name, r.Checks[name], want)
+				}
+			}
+		})
+	}
+}
+
+// slowRegistry stands in for a registry that does not answer in time.
+type slowRegistry struct{}
+
+func (slowRegistry) UserSessions(string, time.Duration) ([]actors.SessionInfo, error) {
+	return nil, errors.New("ask registry: future: timeout")
+}
+
+func TestAdminUserSessionsRegistryTimeout(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	a := newAdmin(AdminOptions{Node: f.node})
+	a.users = slowRegistry{}
+	req := httptest.NewRequest("GET", "/stats/users/"+adminUser, nil)
+	req.SetPathValue("id", adminUser)
+	rec := httptest.NewRecorder()
+	a.userSessions(rec, req)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if m := decodeObject(t, rec.Body.Bytes()); m["error"] != "registry did not answer in time" {
+		t.Errorf("got %s", rec.Body)
+	}
+}
+
+func TestAdminMetrics(t *testing.T) {
+	f := newAdminFixture(t, nil)
+	sessionID := f.connect(t, adminUser)
+	st := f.node.Stats()
+	st.Reject(actors.CodeRateLimited)
+	st.Reject(actors.CodeRateLimited)
+	st.TTFT.ObserveDuration(400 * time.Millisecond)
+	st.TTFT.ObserveDuration(2 * time.Second)
+
+	_, body := f.get(t, "GET", "/metrics", "")
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("not Prometheus text: %v", err)
+	}
+
+	ttft := families["wealthcoach_llm_time_to_first_token_seconds"]
+	if ttft == nil || ttft.GetType() != dto.MetricType_HISTOGRAM {
+		t.Fatalf("no TTFT histogram: %v", ttft)
+	}
+	h := ttft.GetMetric()[0].GetHistogram()
+	if h.GetSampleCount() != 2 || h.GetSampleSum() < 2.3 || h.GetSampleSum() > 2.5 {
+		t.Errorf("TTFT count %d sum %v", h.GetSampleCount(), h.GetSampleSum())
+	}
+	for _, b := range h.GetBucket() {
+		want := uint64(0)
+		switch {
+		case b.GetUpperBound() >= 3:
+			want = 2
+		case b.GetUpperBound() >= .5:
+			want = 1
+		}
+		if b.GetCumulativeCount() != want {
+			t.Errorf("TTFT bucket le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want)
+		}
+	}
+
+	series := []struct {
+		family string
+		labels map[string]string
+		want   float64
+	}{
+		{"wealthcoach_rejections_total", map[string]string{"code": "rate_limited"}, 2},
+		{"wealthcoach_rejections_total", map[string]string{"code": "busy"}, 0},
+		{"wealthcoach_sessions", map[string]string{"state": "authenticated"}, 1},
+		{"wealthcoach_users", nil, 1},
+		{"wealthcoach_actors", map[string]string{"kind": "registry"}, 1},
+		{"wealthcoach_open_sockets", nil, 1},
+		{"wealthcoach_upgrades_total", nil, 1},
+		{"wealthcoach_frames_total", map[string]string{"direction": "in"}, 1},
+		{"wealthcoach_sessions_opened_total", nil, 1},
+		{"wealthcoach_build_info", map[string]string{"version": "v1.2.3-test"}, 1},
+		{"wealthcoach_cache_requests_total", map[string]string{"result": "miss"}, 0},
+		{"wealthcoach_llm_tokens_total", map[string]string{"direction": "out"}, 0},
+		{"wealthcoach_dropped_connections_total", map[string]string{"reason": "slow"}, 0},
+	}
+	for _, s := range series {
+		v, ok := findSeries(families[s.family], s.labels)
+		if !ok {
+			t.Errorf("%s%v missing", s.family, s.labels)
+		} else if v != s.want {
+			t.Errorf("%s%v = %v, want %v", s.family, s.labels, v, s.want)
+		}
+	}
+	for _, name := range []string{"wealthcoach_handshake_seconds", "wealthcoach_answer_seconds",
+		"wealthcoach_cached_answer_seconds", "wealthcoach_frame_bytes", "go_goroutines", "process_resident_memory_bytes"} {
+		if families[name] == nil {
+			t.Errorf("no %s", name)
+		}
+	}
+	if n := len(families["wealthcoach_rejections_total"].GetMetric()); n != 16 {
+		t.Errorf("%d rejection codes, want 16", n)
+	}
+
+	// Labels name states, kinds and codes, never who is connected.
+	if strings.Contains(string(body), adminUser) || strings.Contains(string(body), sessionID) {
+		t.Error("a user or session id reached /metrics")
+	}
+	idLike := regexp.MustCompile(`^[0-9a-f]{12,}$`)
+	for name, fam := range families {
+		for _, m := range fam.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if idLike.MatchString(l.GetValue()) || strings.HasPrefix(l.GetValue(), "u-") {
+					t.Errorf("%s{%s=%q} looks like an id", name, l.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+}
+
+// findSeries returns the value of the counter or gauge in fam whose labels
+// include want.
+func findSeries(fam *dto.MetricFamily, want map[string]string) (float64, bool) {
+	for _, m := range fam.GetMetric() {
+		got := make(map[string]string)
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for k, v := range want {
+			match = match && got[k] == v
+		}
+		if !match {
+			continue
+		}
+		if m.GetCounter() != nil {
+			return m.GetCounter().GetValue(), true
+		}
+		return m.GetGauge().GetValue(), true
+	}
+	return 0, false
+}
+
+func TestClip(t *testing.T) {
+	tests := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"eleven char", 10, "eleven ch…"},
+		{"ééééééé", 4, "ééé…"},
+	}
+	for _, tt := range tests {
+		if got := clip(tt.in, tt.n); got != tt.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}
