@@ -29,142 +29,148 @@ func applyLikeUseAIChat(msgs []appMessage, f *wsclient.Frame) []appMessage {
 }
 
 func TestStreamedAnswerAsTheAppSeesIt(t *testing.T) {
-	ts := startServer(t, serverOpts{
-		env:  map[string]string{"WEALTHCOACH_STREAM_FLUSH_INTERVAL": "20ms"},
-		fake: llmfake.Options{Tokens: 60, TokenDelay: 2 * time.Millisecond},
-	})
-	ts.addUser("ann", nil)
-	c := ts.connect("ann")
-	mustSend(t, c, map[string]string{"type": "message", "content": "What is compound interest?", "id": "q1"})
-	frames := readAnswer(t, c)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startServer(t, serverOpts{backend: b,
+			env:  map[string]string{"WEALTHCOACH_STREAM_FLUSH_INTERVAL": "20ms"},
+			fake: llmfake.Options{Tokens: 60, TokenDelay: 2 * time.Millisecond},
+		})
+		ts.addUser("ann", nil)
+		c := ts.connect("ann")
+		mustSend(t, c, map[string]string{"type": "message", "content": "What is compound interest?", "id": "q1"})
+		frames := readAnswer(t, c)
 
-	var app []appMessage
-	var deltas strings.Builder
-	prev := ""
-	for i, f := range frames {
-		if !strings.HasPrefix(f.Content, prev) {
-			t.Fatalf("frame %d content does not extend the previous one:\nprev %q\nnow  %q", i, prev, f.Content)
+		var app []appMessage
+		var deltas strings.Builder
+		prev := ""
+		for i, f := range frames {
+			if !strings.HasPrefix(f.Content, prev) {
+				t.Fatalf("frame %d content does not extend the previous one:\nprev %q\nnow  %q", i, prev, f.Content)
+			}
+			if f.Content != prev+f.Delta {
+				t.Fatalf("frame %d: delta %q is not the new text of %q", i, f.Delta, f.Content)
+			}
+			if f.ReplyTo != "q1" || f.ID == "" || f.ID != frames[0].ID {
+				t.Fatalf("frame %d: want reply_to q1 and a stable id, got %s", i, f.Raw)
+			}
+			prev = f.Content
+			deltas.WriteString(f.Delta)
+			app = applyLikeUseAIChat(app, f)
 		}
-		if f.Content != prev+f.Delta {
-			t.Fatalf("frame %d: delta %q is not the new text of %q", i, f.Delta, f.Content)
+		last := frames[len(frames)-1]
+		reqs := ts.model.Requests()
+		want := ts.model.Answer(reqs[len(reqs)-1].Messages)
+		if last.Content != want || deltas.String() != want {
+			t.Fatalf("final content %q, deltas %q, model said %q", last.Content, deltas.String(), want)
 		}
-		if f.ReplyTo != "q1" || f.ID == "" || f.ID != frames[0].ID {
-			t.Fatalf("frame %d: want reply_to q1 and a stable id, got %s", i, f.Raw)
+		if last.FinishReason != "stop" || last.Cached {
+			t.Fatalf("want finish_reason stop and cached false, got %s", last.Raw)
 		}
-		prev = f.Content
-		deltas.WriteString(f.Delta)
-		app = applyLikeUseAIChat(app, f)
-	}
-	last := frames[len(frames)-1]
-	reqs := ts.model.Requests()
-	want := ts.model.Answer(reqs[len(reqs)-1].Messages)
-	if last.Content != want || deltas.String() != want {
-		t.Fatalf("final content %q, deltas %q, model said %q", last.Content, deltas.String(), want)
-	}
-	if last.FinishReason != "stop" || last.Cached {
-		t.Fatalf("want finish_reason stop and cached false, got %s", last.Raw)
-	}
-	if len(app) != 1 || app[0].content != want || !app[0].done {
-		t.Fatalf("the app would show %+v", app)
-	}
-	// Coalescing: 60 tokens 2ms apart with a 20ms flush interval come in far
-	// fewer frames than tokens.
-	if len(frames) >= 40 {
-		t.Fatalf("%d frames for 60 tokens: text is not coalesced", len(frames))
-	}
+		if len(app) != 1 || app[0].content != want || !app[0].done {
+			t.Fatalf("the app would show %+v", app)
+		}
+		// Coalescing: 60 tokens 2ms apart with a 20ms flush interval come in far
+		// fewer frames than tokens.
+		if len(frames) >= 40 {
+			t.Fatalf("%d frames for 60 tokens: text is not coalesced", len(frames))
+		}
+	})
 }
 
 func TestCacheHitsAndContext(t *testing.T) {
-	ts := startServer(t, serverOpts{env: map[string]string{"WEALTHCOACH_LLM_RATE_LIMIT_BURST": "20"}})
-	ts.addUser("bea", &store.Profile{Currency: "INR", MonthlyIncome: 90000})
-	ts.addUser("cal", nil)
-	q := "How much should I save each month?"
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startServer(t, serverOpts{backend: b, env: map[string]string{"WEALTHCOACH_LLM_RATE_LIMIT_BURST": "20"}})
+		ts.addUser("bea", &store.Profile{Currency: "INR", MonthlyIncome: 90000})
+		ts.addUser("cal", nil)
+		q := "How much should I save each month?"
 
-	c1 := ts.connect("bea")
-	mustSend(t, c1, msg(q))
-	fresh := readAnswer(t, c1)
-	if fresh[len(fresh)-1].Cached {
-		t.Fatal("first answer claims to be cached")
-	}
-	calls := ts.model.RequestCount()
+		c1 := ts.connect("bea")
+		mustSend(t, c1, msg(q))
+		fresh := readAnswer(t, c1)
+		if fresh[len(fresh)-1].Cached {
+			t.Fatal("first answer claims to be cached")
+		}
+		calls := ts.model.RequestCount()
 
-	// The same question with the same (empty) history, in a fresh session:
-	// one cached frame, and the model is not called.
-	c2 := ts.connect("bea")
-	mustSend(t, c2, map[string]string{"type": "message", "content": "  How much   should I save each month? ", "id": "r"})
-	hit := readAnswer(t, c2)
-	if len(hit) != 1 || !hit[0].Cached || !hit[0].Done || hit[0].FinishReason != "stop" || hit[0].ReplyTo != "r" {
-		t.Fatalf("want one cached done frame, got %d frames, first %s", len(hit), hit[0].Raw)
-	}
-	if hit[0].Content != fresh[len(fresh)-1].Content {
-		t.Fatalf("cached answer differs from the original")
-	}
-	if n := ts.model.RequestCount(); n != calls {
-		t.Fatalf("model called on a cache hit (%d -> %d)", calls, n)
-	}
+		// The same question with the same (empty) history, in a fresh session:
+		// one cached frame, and the model is not called.
+		c2 := ts.connect("bea")
+		mustSend(t, c2, map[string]string{"type": "message", "content": "  How much   should I save each month? ", "id": "r"})
+		hit := readAnswer(t, c2)
+		if len(hit) != 1 || !hit[0].Cached || !hit[0].Done || hit[0].FinishReason != "stop" || hit[0].ReplyTo != "r" {
+			t.Fatalf("want one cached done frame, got %d frames, first %s", len(hit), hit[0].Raw)
+		}
+		if hit[0].Content != fresh[len(fresh)-1].Content {
+			t.Fatalf("cached answer differs from the original")
+		}
+		if n := ts.model.RequestCount(); n != calls {
+			t.Fatalf("model called on a cache hit (%d -> %d)", calls, n)
+		}
 
-	// The same text after a different history is a different request.
-	mustSend(t, c1, msg(q))
-	if again := readAnswer(t, c1); again[len(again)-1].Cached {
-		t.Fatal("same text after different history was served from cache")
-	}
-	if n := ts.model.RequestCount(); n != calls+1 {
-		t.Fatalf("want one more model call, got %d -> %d", calls, n)
-	}
+		// The same text after a different history is a different request.
+		mustSend(t, c1, msg(q))
+		if again := readAnswer(t, c1); again[len(again)-1].Cached {
+			t.Fatal("same text after different history was served from cache")
+		}
+		if n := ts.model.RequestCount(); n != calls+1 {
+			t.Fatalf("want one more model call, got %d -> %d", calls, n)
+		}
 
-	// Another user asking the same first question is not served bea's
-	// answer: the cache is per user by default.
-	c3 := ts.connect("cal")
-	mustSend(t, c3, msg(q))
-	if other := readAnswer(t, c3); other[len(other)-1].Cached {
-		t.Fatal("a user got another user's cached answer")
-	}
+		// Another user asking the same first question is not served bea's
+		// answer: the cache is per user by default.
+		c3 := ts.connect("cal")
+		mustSend(t, c3, msg(q))
+		if other := readAnswer(t, c3); other[len(other)-1].Cached {
+			t.Fatal("a user got another user's cached answer")
+		}
 
-	// A cached exchange enters memory: the next request carries it.
-	mustSend(t, c2, msg("And after that?"))
-	readAnswer(t, c2)
-	reqs := ts.model.Requests()
-	last := reqs[len(reqs)-1].Messages
-	if len(last) != 4 || last[1].Content != strings.TrimSpace("  How much   should I save each month? ") || last[2].Role != "assistant" {
-		t.Fatalf("want system, cached exchange, new message; got %+v", last)
-	}
+		// A cached exchange enters memory: the next request carries it.
+		mustSend(t, c2, msg("And after that?"))
+		readAnswer(t, c2)
+		reqs := ts.model.Requests()
+		last := reqs[len(reqs)-1].Messages
+		if len(last) != 4 || last[1].Content != strings.TrimSpace("  How much   should I save each month? ") || last[2].Role != "assistant" {
+			t.Fatalf("want system, cached exchange, new message; got %+v", last)
+		}
+	})
 }
 
 func TestModelSeesProfileAndTenMessageWindow(t *testing.T) {
-	ts := startServer(t, serverOpts{env: map[string]string{"WEALTHCOACH_LLM_RATE_LIMIT_BURST": "20"}})
-	ts.addUser("dan", &store.Profile{Currency: "GBP", MonthlyIncome: 3100, RiskTolerance: "low",
-		Goals: []string{"buy a flat"}})
-	ts.addUser("eve", nil) // exists, but has no profile row
-	c := ts.connect("dan")
-	// Seven questions: when the seventh goes out, six exchanges (twelve
-	// messages) have happened and only the last ten may go with it.
-	for i := 1; i <= 7; i++ {
-		mustSend(t, c, msg(fmt.Sprintf("question %d", i)))
-		readAnswer(t, c)
-	}
-	reqs := ts.model.Requests()
-	last := reqs[len(reqs)-1].Messages
-	// system + 10 remembered messages + the new one
-	if len(last) != 12 {
-		t.Fatalf("want 12 messages (system, 10 history, new), got %d", len(last))
-	}
-	sys := last[0]
-	for _, want := range []string{"GBP", "3100.00", "low", "buy a flat", "Test dan"} {
-		if sys.Role != "system" || !strings.Contains(sys.Content, want) {
-			t.Fatalf("system prompt lacks %q:\n%s", want, sys.Content)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startServer(t, serverOpts{backend: b, env: map[string]string{"WEALTHCOACH_LLM_RATE_LIMIT_BURST": "20"}})
+		ts.addUser("dan", &store.Profile{Currency: "GBP", MonthlyIncome: 3100, RiskTolerance: "low",
+			Goals: []string{"buy a flat"}})
+		ts.addUser("eve", nil) // exists, but has no profile row
+		c := ts.connect("dan")
+		// Seven questions: when the seventh goes out, six exchanges (twelve
+		// messages) have happened and only the last ten may go with it.
+		for i := 1; i <= 7; i++ {
+			mustSend(t, c, msg(fmt.Sprintf("question %d", i)))
+			readAnswer(t, c)
 		}
-	}
-	if last[1].Content != "question 2" || last[11].Content != "question 7" || last[10].Role != "assistant" {
-		t.Fatalf("wrong window: first %q, last %q", last[1].Content, last[11].Content)
-	}
+		reqs := ts.model.Requests()
+		last := reqs[len(reqs)-1].Messages
+		// system + 10 remembered messages + the new one
+		if len(last) != 12 {
+			t.Fatalf("want 12 messages (system, 10 history, new), got %d", len(last))
+		}
+		sys := last[0]
+		for _, want := range []string{"GBP", "3100.00", "low", "buy a flat", "Test dan"} {
+			if sys.Role != "system" || !strings.Contains(sys.Content, want) {
+				t.Fatalf("system prompt lacks %q:\n%s", want, sys.Content)
+			}
+		}
+		if last[1].Content != "question 2" || last[11].Content != "question 7" || last[10].Role != "assistant" {
+			t.Fatalf("wrong window: first %q, last %q", last[1].Content, last[11].Content)
+		}
 
-	c2 := ts.connect("eve")
-	mustSend(t, c2, msg("hello"))
-	readAnswer(t, c2)
-	reqs = ts.model.Requests()
-	if sys := reqs[len(reqs)-1].Messages[0].Content; !strings.Contains(sys, "No financial profile") {
-		t.Fatalf("a user without a profile row should chat with an empty profile:\n%s", sys)
-	}
+		c2 := ts.connect("eve")
+		mustSend(t, c2, msg("hello"))
+		readAnswer(t, c2)
+		reqs = ts.model.Requests()
+		if sys := reqs[len(reqs)-1].Messages[0].Content; !strings.Contains(sys, "No financial profile") {
+			t.Fatalf("a user without a profile row should chat with an empty profile:\n%s", sys)
+		}
+	})
 }
 
 func TestBusyAndCancel(t *testing.T) {

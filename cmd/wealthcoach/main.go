@@ -6,6 +6,8 @@
 //	wealthcoach users      add or seed users
 //	wealthcoach chat       interactive terminal client
 //	wealthcoach fakellm    OpenAI-compatible fake model server
+//	wealthcoach loadtest   drive many sessions against a server
+//	wealthcoach health     check an admin endpoint
 //
 // Every subcommand takes --config PATH.
 package main
@@ -68,6 +70,7 @@ commands:
   chat      interactive terminal client
   fakellm   OpenAI-compatible fake model server, for tests and load
   loadtest  drive many sessions against a server
+  health    check an admin endpoint (for container health checks)
 
 Every command takes --config PATH (default: config.yaml when present, else
 built-in defaults). Run "wealthcoach <command> -h" for its flags.
@@ -87,6 +90,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		"chat":     m.chat,
 		"fakellm":  m.fakellm,
 		"loadtest": m.loadtest,
+		"health":   m.health,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wealthwarriors/wealthcoach/store"
+	"github.com/wealthwarriors/wealthcoach/store/storetest"
 	"github.com/wealthwarriors/wealthcoach/transport/auth"
 	"github.com/wealthwarriors/wealthcoach/transport/llm/llmfake"
 	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
@@ -28,16 +30,93 @@ type testServer struct {
 	ws     string // ws://host:port/ws/chat
 	admin  string // http://host:port
 	model  *llmfake.Server
-	store  *store.SQLite // the same database file, opened beside the server
+	store  testStore // the server's database, opened beside it
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
 
 type serverOpts struct {
-	env   map[string]string
-	hooks hooks
-	fake  llmfake.Options
+	env     map[string]string
+	hooks   hooks
+	fake    llmfake.Options
+	backend backend
+	// pgProxy, with the postgres backend, routes the server's database
+	// connections through a proxy the test can cut.
+	pgProxy **storetest.Proxy
+	// redis, with the postgres backend, is a private Redis the test can stop.
+	redis **storetest.RedisServer
+}
+
+// backend is the pair of store and cache a test server runs on.
+type backend string
+
+const (
+	embedded     backend = "sqlite+memory"
+	realServices backend = "postgres+redis"
+)
+
+// forEachBackend runs fn against the embedded default and against the real
+// PostgreSQL and Redis: one suite for every implementation.
+func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range []backend{embedded, realServices} {
+		t.Run(string(b), func(t *testing.T) { fn(t, b) })
+	}
+}
+
+// testStore is what tests do to the server's database directly.
+type testStore interface {
+	AddUser(ctx context.Context, u store.User) error
+	PutProfile(ctx context.Context, id string, p store.Profile) error
+	SetDisabled(ctx context.Context, id string, disabled bool) error
+	SeedUsers(ctx context.Context, prefix string, count int) (int, error)
+	Close() error
+}
+
+// backendEnv returns the environment that puts a server on o.backend, and
+// how the test reaches the same database directly.
+func backendEnv(t *testing.T, dir string, o serverOpts) (env map[string]string, direct string) {
+	if o.backend != realServices {
+		db := filepath.Join(dir, "test.db")
+		return map[string]string{"WEALTHCOACH_STORE_DSN": db}, db
+	}
+	dsn := storetest.PostgresURL(t)
+	direct = dsn
+	if o.pgProxy != nil {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*o.pgProxy = storetest.StartProxy(t, u.Host)
+		u.Host = (*o.pgProxy).Addr()
+		dsn = u.String()
+	}
+	redisURL := storetest.RedisURL(t)
+	if o.redis != nil {
+		*o.redis = storetest.StartRedisServer(t)
+		redisURL = (*o.redis).URL()
+	}
+	return map[string]string{
+		"DATABASE_URL":             dsn,
+		"REDIS_URL":                redisURL,
+		"WEALTHCOACH_CACHE_PREFIX": storetest.Prefix(t),
+	}, direct
+}
+
+func openTestStore(t *testing.T, b backend, direct string) testStore {
+	ctx := context.Background()
+	if b == realServices {
+		st, err := store.OpenPostgres(ctx, direct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st, err := store.OpenSQLite(ctx, direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // startServer runs `wealthcoach serve` in-process with a fresh SQLite file
@@ -52,13 +131,16 @@ func startServer(t *testing.T, o serverOpts) *testServer {
 	env := map[string]string{
 		"WEALTHCOACH_SERVER_LISTEN":      "127.0.0.1:0",
 		"WEALTHCOACH_ADMIN_LISTEN":       "127.0.0.1:0",
-		"WEALTHCOACH_STORE_DSN":          filepath.Join(dir, "test.db"),
 		"WEALTHCOACH_AUTH_JWT_SECRET":    testSecret,
 		"WEALTHCOACH_LLM_PROVIDER":       "openai",
 		"WEALTHCOACH_LLM_BASE_URL":       modelSrv.URL + "/v1",
 		"WEALTHCOACH_LLM_API_KEY":        "test-key",
 		"WEALTHCOACH_LOG_LEVEL":          "debug",
 		"WEALTHCOACH_STREAM_FLUSH_BYTES": "1000000",
+	}
+	benv, direct := backendEnv(t, dir, o)
+	for k, v := range benv {
+		env[k] = v
 	}
 	for k, v := range o.env {
 		env[k] = v
@@ -85,10 +167,7 @@ func startServer(t *testing.T, o serverOpts) *testServer {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("server did not start\n%s", logs.String())
 	}
-	st, err := store.OpenSQLite(context.Background(), env["WEALTHCOACH_STORE_DSN"])
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openTestStore(t, o.backend, direct)
 	ts.store = st
 	t.Cleanup(func() {
 		ts.stop()
@@ -243,7 +322,9 @@ func mustSend(t *testing.T, c *wsclient.Client, v any) {
 	}
 }
 
-func msg(content string) map[string]string { return map[string]string{"type": "message", "content": content} }
+func msg(content string) map[string]string {
+	return map[string]string{"type": "message", "content": content}
+}
 
 var _ = fmt.Sprintf
 

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
 	"github.com/wealthwarriors/wealthcoach/cmd/internal/config"
@@ -44,14 +47,50 @@ func chatOptions(cfg config.Config, log *slog.Logger) (actors.ChatOptions, error
 		return o, fmt.Errorf("llm.provider %q is not supported", cfg.LLMProvider())
 	}
 	o.Model = adapter
-	switch cfg.Cache.Driver {
-	case "memory":
-		o.Cache = store.NewMemoryCache(cfg.Cache.MaxEntries)
-	default:
-		return o, fmt.Errorf("cache.driver %q is not supported yet", cfg.Cache.Driver)
-	}
 	log.Debug("chat pipeline", slog.String("model", o.ModelName), slog.String("cache_scope", cfg.Cache.Scope))
 	return o, nil
+}
+
+// appCache is the response cache as the server uses it.
+type appCache interface {
+	actors.ResponseCache
+	Ping(ctx context.Context) error
+}
+
+var (
+	_ appCache = (*store.MemoryCache)(nil)
+	_ appCache = (*store.RedisCache)(nil)
+)
+
+// openCache builds the configured response cache. Redis is dialled lazily,
+// so a Redis that is down at start only costs cache misses until it is up.
+func openCache(cfg config.Config, log *slog.Logger) (appCache, error) {
+	switch cfg.Cache.Driver {
+	case "memory":
+		return store.NewMemoryCache(cfg.Cache.MaxEntries), nil
+	case "redis":
+		redis.SetLogger(redisLogger{log})
+		c, err := store.NewRedisCache(cfg.Cache.URL, store.RedisOptions{Prefix: cfg.Cache.Prefix})
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := c.Ping(ctx); err != nil {
+			log.Warn("redis cache unreachable at start; answers go to the model until it is back",
+				slog.String("error", err.Error()))
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("cache.driver %q is not supported", cfg.Cache.Driver)
+}
+
+// redisLogger sends go-redis's own messages (failed dials during an
+// outage) to the server's log.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn("redis: " + fmt.Sprintf(format, v...))
 }
 
 // modelAdapter presents an llm.Streamer as the actors' Model.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -65,6 +66,7 @@ type server struct {
 	node   *actors.Node
 	ws     *transport.Server
 	store  appStore
+	cache  appCache
 	public *http.Server
 	admin  *http.Server
 }
@@ -86,6 +88,11 @@ func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*ser
 	if err != nil {
 		return nil, err
 	}
+	cache, err := openCache(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	chat.Cache = cache
 	opts := actors.Options{
 		Logger:                log,
 		Verifier:              verifier,
@@ -118,7 +125,7 @@ func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*ser
 		MaxPendingBytes:   int64(cfg.Limits.MaxPendingBytes),
 		WriteTimeout:      cfg.Server.WriteTimeout,
 	})
-	s := &server{cfg: cfg, log: log, node: node, ws: ws, store: st}
+	s := &server{cfg: cfg, log: log, node: node, ws: ws, store: st, cache: cache}
 	mux := http.NewServeMux()
 	mux.Handle("/ws/chat", ws)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
@@ -193,6 +200,9 @@ func (s *server) shutdown() {
 	s.ws.Close()
 	_ = s.admin.Shutdown(closing)
 	s.node.Stop()
+	if c, ok := s.cache.(io.Closer); ok {
+		_ = c.Close()
+	}
 	s.log.Info("stopped", slog.Duration("took", time.Since(start)))
 }
 

@@ -19,73 +19,75 @@ import (
 // TestAuthenticationCloses covers every authentication close of the
 // protocol: the error frame with its code, then the close code and reason.
 func TestAuthenticationCloses(t *testing.T) {
-	ts := startServer(t, serverOpts{})
-	ts.addUser("alice", nil)
-	ts.addUser("mallory", nil)
-	if err := ts.store.SetDisabled(context.Background(), "mallory", true); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name       string
-		send       func(c *wsclient.Client) error
-		code       string
-		closeCode  int
-		reasonText string
-	}{
-		{"message first", func(c *wsclient.Client) error { return c.Send(msg("hi")) },
-			"auth_required", 1008, "Authentication required"},
-		{"ping first", func(c *wsclient.Client) error { return c.Send(map[string]string{"type": "ping"}) },
-			"auth_required", 1008, "Authentication required"},
-		{"not json first", func(c *wsclient.Client) error { return c.SendRaw(gws.OpcodeText, []byte("hello")) },
-			"auth_required", 1008, "Authentication required"},
-		{"no token", func(c *wsclient.Client) error { return c.Send(map[string]string{"type": "authenticate"}) },
-			"token_missing", 1008, "Token missing"},
-		{"empty token", func(c *wsclient.Client) error { return c.Authenticate("") },
-			"token_missing", 1008, "Token missing"},
-		{"token not a string", func(c *wsclient.Client) error {
-			return c.Send(map[string]any{"type": "authenticate", "token": 42})
-		}, "token_missing", 1008, "Token missing"},
-		{"malformed token", func(c *wsclient.Client) error { return c.Authenticate("not.a.jwt") },
-			"invalid_token", 1008, "Invalid token"},
-		{"wrong secret", func(c *wsclient.Client) error {
-			return c.Authenticate(token(t, "alice", func(o *auth.MintOptions) { o.Secret = []byte(strings.Repeat("x", 40)) }))
-		}, "invalid_token", 1008, "Invalid token"},
-		{"alg none", func(c *wsclient.Client) error {
-			// {"alg":"none","typ":"JWT"} . {"sub":"alice","exp":4102444800} .
-			return c.Authenticate("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.")
-		}, "invalid_token", 1008, "Invalid token"},
-		{"expired", func(c *wsclient.Client) error {
-			return c.Authenticate(token(t, "alice", func(o *auth.MintOptions) { o.Now = time.Now().Add(-3 * time.Hour) }))
-		}, "token_expired", 1008, "Invalid token"},
-		{"unknown user", func(c *wsclient.Client) error { return c.Authenticate(token(t, "nobody", nil)) },
-			"auth_failed", 1008, "Authentication failed"},
-		{"disabled user", func(c *wsclient.Client) error { return c.Authenticate(token(t, "mallory", nil)) },
-			"auth_failed", 1008, "Authentication failed"},
-		{"binary first", func(c *wsclient.Client) error { return c.SendRaw(gws.OpcodeBinary, []byte{1, 2, 3}) },
-			"", 1003, "Binary frames not supported"},
-		{"first frame over the pre-auth limit", func(c *wsclient.Client) error {
-			return c.Authenticate(strings.Repeat("a", 9000))
-		}, "", 1009, "*"},
-		{"frame over the read limit", func(c *wsclient.Client) error {
-			return c.SendRaw(gws.OpcodeText, []byte(strings.Repeat("a", 70_000)))
-		}, "", 1009, "*"},
-		{"invalid utf-8", func(c *wsclient.Client) error {
-			return c.SendRaw(gws.OpcodeText, []byte{'{', 0xff, 0xfe, '}'})
-		}, "", 1007, "*"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := ts.dial()
-			if err := tt.send(c); err != nil {
-				t.Fatal(err)
-			}
-			expectClose(t, c, tt.code, tt.closeCode, tt.reasonText)
-		})
-	}
-	t.Run("token never logged", func(t *testing.T) {
-		if strings.Contains(ts.logs.String(), "eyJ") {
-			t.Fatalf("a token reached the log:\n%s", ts.logs.String())
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startServer(t, serverOpts{backend: b})
+		ts.addUser("alice", nil)
+		ts.addUser("mallory", nil)
+		if err := ts.store.SetDisabled(context.Background(), "mallory", true); err != nil {
+			t.Fatal(err)
 		}
+		tests := []struct {
+			name       string
+			send       func(c *wsclient.Client) error
+			code       string
+			closeCode  int
+			reasonText string
+		}{
+			{"message first", func(c *wsclient.Client) error { return c.Send(msg("hi")) },
+				"auth_required", 1008, "Authentication required"},
+			{"ping first", func(c *wsclient.Client) error { return c.Send(map[string]string{"type": "ping"}) },
+				"auth_required", 1008, "Authentication required"},
+			{"not json first", func(c *wsclient.Client) error { return c.SendRaw(gws.OpcodeText, []byte("hello")) },
+				"auth_required", 1008, "Authentication required"},
+			{"no token", func(c *wsclient.Client) error { return c.Send(map[string]string{"type": "authenticate"}) },
+				"token_missing", 1008, "Token missing"},
+			{"empty token", func(c *wsclient.Client) error { return c.Authenticate("") },
+				"token_missing", 1008, "Token missing"},
+			{"token not a string", func(c *wsclient.Client) error {
+				return c.Send(map[string]any{"type": "authenticate", "token": 42})
+			}, "token_missing", 1008, "Token missing"},
+			{"malformed token", func(c *wsclient.Client) error { return c.Authenticate("not.a.jwt") },
+				"invalid_token", 1008, "Invalid token"},
+			{"wrong secret", func(c *wsclient.Client) error {
+				return c.Authenticate(token(t, "alice", func(o *auth.MintOptions) { o.Secret = []byte(strings.Repeat("x", 40)) }))
+			}, "invalid_token", 1008, "Invalid token"},
+			{"alg none", func(c *wsclient.Client) error {
+				// {"alg":"none","typ":"JWT"} . {"sub":"alice","exp":4102444800} .
+				return c.Authenticate("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.")
+			}, "invalid_token", 1008, "Invalid token"},
+			{"expired", func(c *wsclient.Client) error {
+				return c.Authenticate(token(t, "alice", func(o *auth.MintOptions) { o.Now = time.Now().Add(-3 * time.Hour) }))
+			}, "token_expired", 1008, "Invalid token"},
+			{"unknown user", func(c *wsclient.Client) error { return c.Authenticate(token(t, "nobody", nil)) },
+				"auth_failed", 1008, "Authentication failed"},
+			{"disabled user", func(c *wsclient.Client) error { return c.Authenticate(token(t, "mallory", nil)) },
+				"auth_failed", 1008, "Authentication failed"},
+			{"binary first", func(c *wsclient.Client) error { return c.SendRaw(gws.OpcodeBinary, []byte{1, 2, 3}) },
+				"", 1003, "Binary frames not supported"},
+			{"first frame over the pre-auth limit", func(c *wsclient.Client) error {
+				return c.Authenticate(strings.Repeat("a", 9000))
+			}, "", 1009, "*"},
+			{"frame over the read limit", func(c *wsclient.Client) error {
+				return c.SendRaw(gws.OpcodeText, []byte(strings.Repeat("a", 70_000)))
+			}, "", 1009, "*"},
+			{"invalid utf-8", func(c *wsclient.Client) error {
+				return c.SendRaw(gws.OpcodeText, []byte{'{', 0xff, 0xfe, '}'})
+			}, "", 1007, "*"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				c := ts.dial()
+				if err := tt.send(c); err != nil {
+					t.Fatal(err)
+				}
+				expectClose(t, c, tt.code, tt.closeCode, tt.reasonText)
+			})
+		}
+		t.Run("token never logged", func(t *testing.T) {
+			if strings.Contains(ts.logs.String(), "eyJ") {
+				t.Fatalf("a token reached the log:\n%s", ts.logs.String())
+			}
+		})
 	})
 }
 
@@ -108,86 +110,90 @@ func TestAuthTimeout(t *testing.T) {
 }
 
 func TestErrorsKeepConnectionOpen(t *testing.T) {
-	ts := startServer(t, serverOpts{})
-	ts.addUser("alice", nil)
-	c := ts.connect("alice")
-	tests := []struct {
-		name string
-		send func() error
-		code string
-	}{
-		{"not json", func() error { return c.SendRaw(gws.OpcodeText, []byte("{oops")) }, "bad_request"},
-		{"unknown type", func() error { return c.Send(map[string]string{"type": "launch"}) }, "bad_request"},
-		{"no type", func() error { return c.Send(map[string]string{"content": "x"}) }, "bad_request"},
-		{"content not a string", func() error { return c.Send(map[string]any{"type": "message", "content": 7}) }, "bad_request"},
-		{"id too long", func() error {
-			return c.Send(map[string]string{"type": "message", "content": "x", "id": strings.Repeat("i", 65)})
-		}, "bad_request"},
-		{"empty message", func() error { return c.Send(msg("   \n\t ")) }, "empty_message"},
-		{"missing content", func() error { return c.Send(map[string]string{"type": "message"}) }, "empty_message"},
-		{"too long", func() error { return c.Send(msg(strings.Repeat("é", 4001))) }, "message_too_long"},
-		{"second authenticate", func() error { return c.Authenticate(token(t, "alice", nil)) }, "already_authenticated"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.send(); err != nil {
-				t.Fatal(err)
-			}
-			expectError(t, c, tt.code)
-			// The session still answers.
-			mustSend(t, c, map[string]string{"type": "ping"})
-			if f := next(t, c); f.Type != "pong" {
-				t.Fatalf("want pong after %s, got %s", tt.code, f.Raw)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startServer(t, serverOpts{backend: b})
+		ts.addUser("alice", nil)
+		c := ts.connect("alice")
+		tests := []struct {
+			name string
+			send func() error
+			code string
+		}{
+			{"not json", func() error { return c.SendRaw(gws.OpcodeText, []byte("{oops")) }, "bad_request"},
+			{"unknown type", func() error { return c.Send(map[string]string{"type": "launch"}) }, "bad_request"},
+			{"no type", func() error { return c.Send(map[string]string{"content": "x"}) }, "bad_request"},
+			{"content not a string", func() error { return c.Send(map[string]any{"type": "message", "content": 7}) }, "bad_request"},
+			{"id too long", func() error {
+				return c.Send(map[string]string{"type": "message", "content": "x", "id": strings.Repeat("i", 65)})
+			}, "bad_request"},
+			{"empty message", func() error { return c.Send(msg("   \n\t ")) }, "empty_message"},
+			{"missing content", func() error { return c.Send(map[string]string{"type": "message"}) }, "empty_message"},
+			{"too long", func() error { return c.Send(msg(strings.Repeat("é", 4001))) }, "message_too_long"},
+			{"second authenticate", func() error { return c.Authenticate(token(t, "alice", nil)) }, "already_authenticated"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if err := tt.send(); err != nil {
+					t.Fatal(err)
+				}
+				expectError(t, c, tt.code)
+				// The session still answers.
+				mustSend(t, c, map[string]string{"type": "ping"})
+				if f := next(t, c); f.Type != "pong" {
+					t.Fatalf("want pong after %s, got %s", tt.code, f.Raw)
+				}
+			})
+		}
+		t.Run("reply_to on message errors", func(t *testing.T) {
+			mustSend(t, c, map[string]string{"type": "message", "content": "", "id": "m-1"})
+			if f := expectError(t, c, "empty_message"); f.ReplyTo != "m-1" {
+				t.Fatalf("want reply_to m-1, got %s", f.Raw)
 			}
 		})
-	}
-	t.Run("reply_to on message errors", func(t *testing.T) {
-		mustSend(t, c, map[string]string{"type": "message", "content": "", "id": "m-1"})
-		if f := expectError(t, c, "empty_message"); f.ReplyTo != "m-1" {
-			t.Fatalf("want reply_to m-1, got %s", f.Raw)
-		}
-	})
-	t.Run("4000 characters is not too long", func(t *testing.T) {
-		mustSend(t, c, msg("  "+strings.Repeat("é", 4000)+"  "))
-		if f := next(t, c); f.Type != "response" {
-			t.Fatalf("want a response, got %s", f.Raw)
-		}
-	})
-	t.Run("binary after auth", func(t *testing.T) {
-		if err := c.SendRaw(gws.OpcodeBinary, []byte("x")); err != nil {
-			t.Fatal(err)
-		}
-		ce, err := c.Closed(frameWait)
-		if err != nil || ce.Code != 1003 || ce.Reason != "Binary frames not supported" {
-			t.Fatalf("want 1003, got %v %v", ce, err)
-		}
+		t.Run("4000 characters is not too long", func(t *testing.T) {
+			mustSend(t, c, msg("  "+strings.Repeat("é", 4000)+"  "))
+			if f := next(t, c); f.Type != "response" {
+				t.Fatalf("want a response, got %s", f.Raw)
+			}
+		})
+		t.Run("binary after auth", func(t *testing.T) {
+			if err := c.SendRaw(gws.OpcodeBinary, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			ce, err := c.Closed(frameWait)
+			if err != nil || ce.Code != 1003 || ce.Reason != "Binary frames not supported" {
+				t.Fatalf("want 1003, got %v %v", ce, err)
+			}
+		})
 	})
 }
 
 func TestPerUserCapReleasesSlot(t *testing.T) {
-	ts := startServer(t, serverOpts{})
-	ts.addUser("carol", nil)
-	var open []*wsclient.Client
-	for range 3 {
-		open = append(open, ts.connect("carol"))
-	}
-	c := ts.dial()
-	mustSend(t, c, map[string]string{"type": "authenticate", "token": token(t, "carol", nil)})
-	expectClose(t, c, "max_connections", 1008, "Max connections reached")
-
-	// Closing one session frees its slot; the release travels through the
-	// registry, so poll.
-	if err := open[0].Close(); err != nil {
-		t.Fatal(err)
-	}
-	waitForT(t, 5*time.Second, "a free slot", func() bool {
-		c := ts.dial()
-		_ = c.Authenticate(token(t, "carol", nil))
-		f, err := c.Next(frameWait)
-		if err == nil && f.Type == "connected" {
-			return true
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startServer(t, serverOpts{backend: b})
+		ts.addUser("carol", nil)
+		var open []*wsclient.Client
+		for range 3 {
+			open = append(open, ts.connect("carol"))
 		}
-		return false
+		c := ts.dial()
+		mustSend(t, c, map[string]string{"type": "authenticate", "token": token(t, "carol", nil)})
+		expectClose(t, c, "max_connections", 1008, "Max connections reached")
+
+		// Closing one session frees its slot; the release travels through the
+		// registry, so poll.
+		if err := open[0].Close(); err != nil {
+			t.Fatal(err)
+		}
+		waitForT(t, 5*time.Second, "a free slot", func() bool {
+			c := ts.dial()
+			_ = c.Authenticate(token(t, "carol", nil))
+			f, err := c.Next(frameWait)
+			if err == nil && f.Type == "connected" {
+				return true
+			}
+			return false
+		})
 	})
 }
 

@@ -124,10 +124,14 @@ type appStore interface {
 	Migrate(ctx context.Context) error
 	MigrationStatus(ctx context.Context) ([]store.MigrationState, error)
 	Ping(ctx context.Context) error
+	SetProfileQuery(q string) error
 	Close() error
 }
 
-var _ appStore = (*store.SQLite)(nil)
+var (
+	_ appStore = (*store.SQLite)(nil)
+	_ appStore = (*store.Postgres)(nil)
+)
 
 // openStore opens the configured store and, when store.migrate_on_start
 // is set (or migrate is true), applies pending migrations.
@@ -140,14 +144,24 @@ func openStore(ctx context.Context, cfg config.Config, migrate bool) (appStore, 
 			return nil, err
 		}
 		st = s
+	case "postgres":
+		s, err := store.OpenPostgres(ctx, cfg.Store.DSN)
+		if err != nil {
+			return nil, err
+		}
+		st = s
 	default:
-		return nil, fmt.Errorf("store.driver %q is not supported yet", cfg.Store.Driver)
+		return nil, fmt.Errorf("store.driver %q is not supported", cfg.Store.Driver)
 	}
 	if migrate || cfg.Store.MigrateOnStart {
 		if err := st.Migrate(ctx); err != nil {
 			st.Close()
 			return nil, err
 		}
+	}
+	if err := st.SetProfileQuery(cfg.Store.ProfileQuery); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("store.profile_query: %w", err)
 	}
 	return st, nil
 }

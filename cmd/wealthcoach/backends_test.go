@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/wealthwarriors/wealthcoach/store/storetest"
+)
+
+// stats reads the admin /stats document.
+func (ts *testServer) stats() map[string]any {
+	ts.t.Helper()
+	resp, err := http.Get(ts.admin + "/stats")
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		ts.t.Fatal(err)
+	}
+	return out
+}
+
+func (ts *testServer) cacheStat(name string) float64 {
+	return ts.stats()["cache"].(map[string]any)[name].(float64)
+}
+
+// TestRedisOutage stops Redis under a running server: chats go on from the
+// model, the failures are counted, and when Redis is back the cache serves
+// again without a restart.
+func TestRedisOutage(t *testing.T) {
+	var redis *storetest.RedisServer
+	ts := startServer(t, serverOpts{backend: realServices, redis: &redis,
+		env: map[string]string{"WEALTHCOACH_LLM_RATE_LIMIT_BURST": "50"}})
+	ts.addUser("liz", nil)
+	ask := func(q string) bool {
+		c := ts.connect("liz")
+		defer c.Close()
+		mustSend(t, c, msg(q))
+		a := readAnswer(t, c)
+		return a[len(a)-1].Cached
+	}
+	ask("first question")
+	if !ask("first question") {
+		t.Fatal("no cache hit with Redis up")
+	}
+
+	redis.Stop()
+	c := ts.connect("liz")
+	start := time.Now()
+	mustSend(t, c, msg("asked while redis is down"))
+	readAnswer(t, c)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("an answer took %s with Redis down: the cache timeout is not bounding it", d)
+	}
+	if ask("first question") {
+		t.Fatal("a cache hit with Redis down")
+	}
+	if ts.cacheStat("errors") == 0 {
+		t.Fatal("cache errors not counted")
+	}
+
+	redis.Start() // empty, on the same port
+	waitForT(t, 15*time.Second, "the cache to serve again", func() bool {
+		ask("after the outage")
+		return ask("after the outage")
+	})
+}
+
+// TestPostgresOutage cuts the database under a running server: new
+// sessions are refused with 1013 and the node reports not ready, sessions
+// already authenticated keep chatting, and all recovers when it is back.
+func TestPostgresOutage(t *testing.T) {
+	var proxy *storetest.Proxy
+	ts := startServer(t, serverOpts{backend: realServices, pgProxy: &proxy})
+	ts.addUser("max", nil)
+	ts.addUser("ned", nil)
+	live := ts.connect("max")
+
+	proxy.SetDown(true)
+	c := ts.dial()
+	mustSend(t, c, map[string]string{"type": "authenticate", "token": token(t, "ned", nil)})
+	expectClose(t, c, "unavailable", 1013, "Try again later")
+	if code := ts.readyz(); code != http.StatusServiceUnavailable {
+		t.Errorf("readyz %d with the database down", code)
+	}
+	mustSend(t, live, msg("still here?"))
+	readAnswer(t, live)
+
+	proxy.SetDown(false)
+	waitForT(t, 15*time.Second, "authentication to work again", func() bool {
+		c := ts.dial()
+		defer c.CloseWithoutFrame()
+		_ = c.Authenticate(token(t, "ned", nil))
+		f, err := c.Next(frameWait)
+		return err == nil && f.Type == "connected"
+	})
+	if code := ts.readyz(); code != http.StatusOK {
+		t.Errorf("readyz %d after the database came back", code)
+	}
+}
+
+func (ts *testServer) readyz() int {
+	resp, err := http.Get(ts.admin + "/readyz")
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
+)
+
+// loadQuestions is the fixed question set repeated messages come from.
+var loadQuestions = []string{
+	"How much should I keep in an emergency fund?",
+	"Should I pay off my debts before I start investing?",
+	"What is a simple way to start a monthly budget?",
+	"How do index funds work?",
+	"How much of my income should I save for retirement?",
+	"Is it better to rent or to buy a home?",
+	"How can I lower my monthly expenses?",
+	"What is dollar-cost averaging?",
+}
+
+// chat sends the session's messages one at a time, each after the previous
+// answer, and reports whether the session is still usable.
+func (r *loadRun) chat(i int, c *wsclient.Client) bool {
+	m := r.o.Messages
+	if m == 0 {
+		return true
+	}
+	if !sleepUntil(r.ctx, r.chatAt.Add(r.offset(i))) {
+		r.stopped()
+		r.progress(m)
+		return false
+	}
+	repeats := r.repeats(i)
+	for j := range m {
+		if j > 0 && !sleepUntil(r.ctx, time.Now().Add(r.o.Think)) {
+			r.stopped()
+			r.progress(m - j)
+			return false
+		}
+		ok := r.ask(c, j, loadQuestion(r.runID, i, j, repeats))
+		r.progress(1)
+		if !ok {
+			r.progress(m - j - 1)
+			return false
+		}
+	}
+	return true
+}
+
+// repeats is how many of session i's messages come from the fixed set.
+// They come first: the cache key covers the conversation so far, so a
+// repeated question can hit only after the same repeated questions. The
+// count is Repeat*Messages rounded up or down at random (but the same
+// for the same session), so that the fraction holds on average even for
+// one message per session.
+func (r *loadRun) repeats(i int) int {
+	u := float64(splitmix64(uint64(i))>>11) / (1 << 53)
+	return min(int(math.Floor(r.o.Repeat*float64(r.o.Messages)+u)), r.o.Messages)
+}
+
+// loadQuestion is message j of session i: from the fixed set for the first
+// repeats messages, otherwise unique to the session and the run, so that a
+// second run against the same server does not find it in the cache.
+func loadQuestion(runID string, i, j, repeats int) string {
+	if j < repeats {
+		return loadQuestions[j%len(loadQuestions)]
+	}
+	return fmt.Sprintf("%s (load run %s, session %d, message %d)", loadQuestions[(i+j)%len(loadQuestions)], runID, i, j)
+}
+
+// splitmix64 scrambles x into a well-spread 64-bit value.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// ask sends message j and reads its answer. It reports whether the
+// session can go on: an error frame ends the message but not the session.
+func (r *loadRun) ask(c *wsclient.Client, j int, content string) bool {
+	id := "m" + strconv.Itoa(j)
+	start := time.Now()
+	if err := c.Message(content, id); err != nil {
+		r.fail("send message", err.Error())
+		return false
+	}
+	deadline := start.Add(r.o.Timeout)
+	var first time.Duration
+	for {
+		f, err := c.Next(time.Until(deadline))
+		if err != nil {
+			r.waitFailed("an answer", err)
+			return false
+		}
+		switch f.Type {
+		case "response":
+			if f.ReplyTo != id {
+				r.errs.add("response to another message", string(f.Raw))
+				continue
+			}
+			if first == 0 {
+				first = time.Since(start)
+			}
+			if f.Done {
+				r.answered(f, first, time.Since(start))
+				return true
+			}
+		case "error":
+			r.errs.add("error "+f.Code, f.Message)
+			return true
+		case "pong":
+		default:
+			r.errs.add("unexpected "+f.Type+" frame", string(f.Raw))
+		}
+	}
+}
+
+// answered records a done frame: a cached answer is one frame, so it has
+// no separate first-token time.
+func (r *loadRun) answered(f *wsclient.Frame, first, whole time.Duration) {
+	r.answers.Add(1)
+	if f.Cached {
+		r.cachedN.Add(1)
+		r.cached.add(whole)
+	} else {
+		r.firstToken.add(first)
+		r.answer.add(whole)
+	}
+	if f.FinishReason != "stop" {
+		r.errs.add("answer finished with "+strconv.Quote(f.FinishReason), "")
+	}
+}
+
+// closeKind names a close for the error table: code and reason.
+func closeKind(ce *wsclient.CloseError) string {
+	if ce.Reason == "" {
+		if ce.Code == 1006 {
+			return "close 1006 (connection dropped)"
+		}
+		return "close " + strconv.Itoa(ce.Code)
+	}
+	return "close " + strconv.Itoa(ce.Code) + " " + ce.Reason
+}
+
+// dialErrorKind names a failed dial without the addresses and ports that
+// would make every failure a kind of its own.
+func dialErrorKind(err error, status int) string {
+	var ne net.Error
+	switch {
+	case status != 0:
+		return "dial: HTTP " + strconv.Itoa(status)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "dial: connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "dial: connection reset"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "dial: no free source port (EADDRNOTAVAIL): spread with --source-ips"
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return "dial: too many open files"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "dial: timeout"
+	default:
+		return "dial: other"
+	}
+}
