@@ -212,6 +212,11 @@ func (n *Node) Drain() { n.draining.Store(true) }
 // Draining reports whether Drain was called.
 func (n *Node) Draining() bool { return n.draining.Load() }
 
+// WaitAnswers waits until no answer is streaming, or ctx ends.
+func (n *Node) WaitAnswers(ctx context.Context) error {
+	return waitUntil(ctx, func() bool { return n.stats.Streaming.Load() == 0 })
+}
+
 // CloseAll closes every session with CodeServerShutdown and waits until
 // they have all stopped or ctx ends.
 func (n *Node) CloseAll(ctx context.Context) error {

@@ -19,7 +19,7 @@ func testMigrator(t *testing.T, files fstest.MapFS) migrator {
 		t.Fatalf("OpenSQLite: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	return migrator{db: s.core.db, fsys: files, bind: sqlx.QUESTION}
+	return migrator{db: s.sqlDB.db, fsys: files, bind: sqlx.QUESTION}
 }
 
 func file(sql string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(sql)} }

@@ -52,7 +52,7 @@ ON CONFLICT (id) DO NOTHING`
 // Postgres is the user and profile store on a PostgreSQL server.
 // It is safe for concurrent use.
 type Postgres struct {
-	core   *sqlDB
+	*sqlDB
 	target string // host:port/database, for error messages
 	secret string // the password, kept out of every error
 }
@@ -67,7 +67,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, postgresPingTimeout)
 	defer cancel()
-	if err := p.core.db.PingContext(ctx); err != nil {
+	if err := p.sqlDB.db.PingContext(ctx); err != nil {
 		_ = p.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", p.target, redactError(err, p.secret))
 	}
@@ -106,7 +106,7 @@ func newPostgres(dsn string) (*Postgres, error) {
 		isUniqueViolation: postgresUniqueViolation,
 		seedSeries:        postgresSeedSeries,
 	})
-	return &Postgres{core: core, target: postgresTarget(cfg), secret: cfg.Password}, nil
+	return &Postgres{sqlDB: core, target: postgresTarget(cfg), secret: cfg.Password}, nil
 }
 
 func postgresTarget(cfg pq.Config) string {
@@ -122,70 +122,9 @@ func postgresUniqueViolation(err error) bool {
 	return errors.As(err, &e) && e.Code == pqerror.UniqueViolation
 }
 
-// Migrate applies the pending schema migrations. Servers starting together
-// may all call it: an advisory lock makes them take turns, and each
-// migration is applied once.
-func (p *Postgres) Migrate(ctx context.Context) error {
-	return p.core.migrations.migrate(ctx)
-}
-
-// MigrationStatus lists every migration with whether it has been applied.
-func (p *Postgres) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
-	return p.core.migrations.status(ctx)
-}
-
-// LoadAccount reads a user and its profile in one round trip. A missing
-// user, or an id no user can have, is ErrNotFound; a disabled user is
-// returned with Disabled set, for the caller to refuse; a user without a
-// profile row has the zero Profile. Any other error means the server could
-// not answer.
-func (p *Postgres) LoadAccount(ctx context.Context, userID string) (Account, error) {
-	return p.core.loadAccount(ctx, userID)
-}
-
-// AddUser creates a user, returning ErrExists if the id is taken.
-// A zero CreatedAt means now.
-func (p *Postgres) AddUser(ctx context.Context, u User) error {
-	return p.core.addUser(ctx, u)
-}
-
-// PutProfile creates or replaces the profile of an existing user, returning
-// ErrNotFound if there is no such user. A zero UpdatedAt means now.
-func (p *Postgres) PutProfile(ctx context.Context, userID string, prof Profile) error {
-	return p.core.putProfile(ctx, userID, prof)
-}
-
-// SetDisabled disables or re-enables a user, returning ErrNotFound if there
-// is no such user.
-func (p *Postgres) SetDisabled(ctx context.Context, userID string, disabled bool) error {
-	return p.core.setDisabled(ctx, userID, disabled)
-}
-
-// SetProfileQuery makes LoadAccount read accounts with q, a query taking
-// the user id as its one parameter ($1), instead of the built-in tables.
-// See the package documentation for the columns it may return; they are
-// checked at the first load. A blank q restores the built-in query. Call it
-// before the store serves logins.
-func (p *Postgres) SetProfileQuery(q string) error {
-	return p.core.setProfileQuery(q)
-}
-
-// SeedUsers creates users prefix0 .. prefix{count-1} for trials and load
-// tests, skipping ids that exist, and returns how many it created. It writes
-// in batches, so a hundred thousand users take seconds.
-func (p *Postgres) SeedUsers(ctx context.Context, prefix string, count int) (int, error) {
-	return p.core.seedUsers(ctx, prefix, count)
-}
-
-// SeedDemo creates the DemoUserID user with a sample profile unless they
-// exist. Running it again changes nothing.
-func (p *Postgres) SeedDemo(ctx context.Context) error {
-	return p.core.seedDemo(ctx)
-}
-
 // Ping checks that the server answers.
 func (p *Postgres) Ping(ctx context.Context) error {
-	if err := p.core.db.PingContext(ctx); err != nil {
+	if err := p.sqlDB.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping postgres %s: %w", p.target, redactError(err, p.secret))
 	}
 	return nil
@@ -193,5 +132,5 @@ func (p *Postgres) Ping(ctx context.Context) error {
 
 // Close releases the pool. Calls in flight finish first.
 func (p *Postgres) Close() error {
-	return p.core.close()
+	return p.sqlDB.close()
 }

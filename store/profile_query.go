@@ -19,9 +19,12 @@ type profileQuery struct {
 	stmt *sql.Stmt // prepared on first use, under mu
 }
 
-// setProfileQuery installs q for every later load, or restores the
-// built-in query when q is blank.
-func (s *sqlDB) setProfileQuery(q string) error {
+// SetProfileQuery makes LoadAccount read accounts with q, a query taking
+// the user id as its one parameter (? for SQLite, $1 for PostgreSQL),
+// instead of the built-in tables. See the package documentation for the
+// columns it may return; they are checked at the first load. A blank q
+// restores the built-in query. Call it before the store serves logins.
+func (s *sqlDB) SetProfileQuery(q string) error {
 	if strings.TrimSpace(q) == "" {
 		if old := s.profileQuery.Swap(nil); old != nil {
 			old.close()

@@ -68,7 +68,11 @@ type profileRow struct {
 	updatedAt                         sql.NullTime
 }
 
-func (s *sqlDB) loadAccount(ctx context.Context, id string) (Account, error) {
+// LoadAccount reads a user and its profile in one query. A missing user,
+// or an id no user can have, is ErrNotFound; a disabled user is returned
+// with Disabled set, for the caller to refuse; a user without a profile
+// row has the zero Profile.
+func (s *sqlDB) LoadAccount(ctx context.Context, id string) (Account, error) {
 	if err := ValidateUserID(id); err != nil {
 		// No user can have an invalid id, so for a caller deciding between
 		// "no such user" and "store unavailable" it is the former.
@@ -175,7 +179,9 @@ func encodeGoals(goals []string) (sql.NullString, error) {
 	return sql.NullString{String: string(b), Valid: true}, nil
 }
 
-func (s *sqlDB) addUser(ctx context.Context, u User) error {
+// AddUser creates a user, returning ErrExists if the id is taken.
+// A zero CreatedAt means now.
+func (s *sqlDB) AddUser(ctx context.Context, u User) error {
 	if err := ValidateUserID(u.ID); err != nil {
 		return fmt.Errorf("add user: %w", err)
 	}
@@ -217,7 +223,9 @@ const insertProfileSQL = `INSERT INTO profiles (user_id, currency, monthly_incom
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (user_id) DO NOTHING`
 
-func (s *sqlDB) putProfile(ctx context.Context, id string, p Profile) error {
+// PutProfile creates or replaces the profile of an existing user, returning
+// ErrNotFound if there is no such user. A zero UpdatedAt means now.
+func (s *sqlDB) PutProfile(ctx context.Context, id string, p Profile) error {
 	if err := ValidateUserID(id); err != nil {
 		return fmt.Errorf("put profile: %w", err)
 	}
@@ -262,7 +270,9 @@ func (s *sqlDB) execProfile(ctx context.Context, tx *sqlx.Tx, query, id string, 
 	return err
 }
 
-func (s *sqlDB) setDisabled(ctx context.Context, id string, disabled bool) error {
+// SetDisabled disables or re-enables a user, returning ErrNotFound if there
+// is no such user.
+func (s *sqlDB) SetDisabled(ctx context.Context, id string, disabled bool) error {
 	if err := ValidateUserID(id); err != nil {
 		return fmt.Errorf("set disabled: %w", err)
 	}
@@ -288,7 +298,10 @@ const (
 	seedRowsPerTx     = 10 * seedRowsPerInsert
 )
 
-func (s *sqlDB) seedUsers(ctx context.Context, prefix string, count int) (int, error) {
+// SeedUsers creates users prefix0 .. prefix{count-1} for trials and load
+// tests, skipping ids that exist, and returns how many it created. It writes
+// in batches, so a hundred thousand users take seconds.
+func (s *sqlDB) SeedUsers(ctx context.Context, prefix string, count int) (int, error) {
 	if count < 0 {
 		return 0, fmt.Errorf("seed users: negative count %d", count)
 	}
@@ -384,9 +397,9 @@ var demoProfile = Profile{
 	Experience: "beginner",
 }
 
-// seedDemo creates the demo user and its profile where missing. It never
-// overwrites either, so edits made to the demo account survive restarts.
-func (s *sqlDB) seedDemo(ctx context.Context) error {
+// SeedDemo creates the DemoUserID user with a sample profile unless they
+// exist. Running it again changes nothing.
+func (s *sqlDB) SeedDemo(ctx context.Context) error {
 	err := withTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		q := s.rebind(`INSERT INTO users (id, name, disabled, created_at) VALUES (?, ?, false, ?)
 			ON CONFLICT (id) DO NOTHING`)
@@ -399,4 +412,14 @@ func (s *sqlDB) seedDemo(ctx context.Context) error {
 		return fmt.Errorf("seed demo user: %w", err)
 	}
 	return nil
+}
+
+// Migrate applies the pending schema migrations. On PostgreSQL, servers
+// starting together may all call it: an advisory lock makes them take
+// turns, and each migration is applied once.
+func (s *sqlDB) Migrate(ctx context.Context) error { return s.migrations.migrate(ctx) }
+
+// MigrationStatus lists every migration with whether it has been applied.
+func (s *sqlDB) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
+	return s.migrations.status(ctx)
 }

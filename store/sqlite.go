@@ -36,7 +36,7 @@ const sqliteParams = "_pragma=busy_timeout(5000)" +
 // SQLite is the embedded user and profile store: one database file.
 // It is safe for concurrent use.
 type SQLite struct {
-	core *sqlDB
+	*sqlDB
 }
 
 // OpenSQLite opens the database file at path, creating it and its parent
@@ -62,7 +62,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &SQLite{core: newSQLDB(db, dialect{
+	return &SQLite{sqlDB: newSQLDB(db, dialect{
 		bind:              sqlx.QUESTION,
 		param:             "?",
 		migrations:        files,
@@ -113,67 +113,9 @@ func configurePool(db *sqlx.DB, memory bool) {
 	db.SetConnMaxIdleTime(0)
 }
 
-// Migrate applies the pending schema migrations.
-func (s *SQLite) Migrate(ctx context.Context) error {
-	return s.core.migrations.migrate(ctx)
-}
-
-// MigrationStatus lists every migration with whether it has been applied.
-func (s *SQLite) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
-	return s.core.migrations.status(ctx)
-}
-
-// LoadAccount reads a user and its profile in one query. A missing user,
-// or an id no user can have, is ErrNotFound; a disabled user is returned
-// with Disabled set, for the caller to refuse; a user without a profile
-// row has the zero Profile.
-func (s *SQLite) LoadAccount(ctx context.Context, userID string) (Account, error) {
-	return s.core.loadAccount(ctx, userID)
-}
-
-// AddUser creates a user, returning ErrExists if the id is taken.
-// A zero CreatedAt means now.
-func (s *SQLite) AddUser(ctx context.Context, u User) error {
-	return s.core.addUser(ctx, u)
-}
-
-// PutProfile creates or replaces the profile of an existing user, returning
-// ErrNotFound if there is no such user. A zero UpdatedAt means now.
-func (s *SQLite) PutProfile(ctx context.Context, userID string, p Profile) error {
-	return s.core.putProfile(ctx, userID, p)
-}
-
-// SetDisabled disables or re-enables a user, returning ErrNotFound if there
-// is no such user.
-func (s *SQLite) SetDisabled(ctx context.Context, userID string, disabled bool) error {
-	return s.core.setDisabled(ctx, userID, disabled)
-}
-
-// SetProfileQuery makes LoadAccount read accounts with q, a query taking
-// the user id as its one parameter (?), instead of the built-in tables.
-// See the package documentation for the columns it may return; they are
-// checked at the first load. A blank q restores the built-in query. Call it
-// before the store serves logins.
-func (s *SQLite) SetProfileQuery(q string) error {
-	return s.core.setProfileQuery(q)
-}
-
-// SeedUsers creates users prefix0 .. prefix{count-1} for trials and load
-// tests, skipping ids that exist, and returns how many it created. It writes
-// in batches, so a hundred thousand users take seconds.
-func (s *SQLite) SeedUsers(ctx context.Context, prefix string, count int) (int, error) {
-	return s.core.seedUsers(ctx, prefix, count)
-}
-
-// SeedDemo creates the DemoUserID user with a sample profile unless they
-// exist. Running it again changes nothing.
-func (s *SQLite) SeedDemo(ctx context.Context) error {
-	return s.core.seedDemo(ctx)
-}
-
 // Ping checks that the database file can be reached.
 func (s *SQLite) Ping(ctx context.Context) error {
-	if err := s.core.db.PingContext(ctx); err != nil {
+	if err := s.sqlDB.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping sqlite: %w", err)
 	}
 	return nil
@@ -181,5 +123,5 @@ func (s *SQLite) Ping(ctx context.Context) error {
 
 // Close releases the database. Calls in flight finish first.
 func (s *SQLite) Close() error {
-	return s.core.close()
+	return s.sqlDB.close()
 }

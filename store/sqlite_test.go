@@ -29,7 +29,7 @@ func TestOpenSQLitePragmas(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.pragma, func(t *testing.T) {
 			var got string
-			if err := s.core.db.GetContext(t.Context(), &got, "PRAGMA "+tt.pragma); err != nil {
+			if err := s.sqlDB.db.GetContext(t.Context(), &got, "PRAGMA "+tt.pragma); err != nil {
 				t.Fatalf("PRAGMA %s: %v", tt.pragma, err)
 			}
 			if !strings.EqualFold(got, tt.want) {
@@ -91,11 +91,11 @@ func TestSQLiteProfileCascade(t *testing.T) {
 	if err := s.SeedDemo(ctx); err != nil {
 		t.Fatalf("SeedDemo: %v", err)
 	}
-	if _, err := s.core.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, DemoUserID); err != nil {
+	if _, err := s.sqlDB.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, DemoUserID); err != nil {
 		t.Fatalf("delete user: %v", err)
 	}
 	var n int
-	if err := s.core.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM profiles`); err != nil {
+	if err := s.sqlDB.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM profiles`); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
@@ -130,7 +130,7 @@ func TestSQLiteConcurrentMigrate(t *testing.T) {
 		}
 	}
 	var n int
-	if err := stores[0].core.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM schema_migrations`); err != nil {
+	if err := stores[0].sqlDB.db.GetContext(ctx, &n, `SELECT COUNT(*) FROM schema_migrations`); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {
@@ -149,7 +149,7 @@ func TestSQLiteAddUserUniqueViolation(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	if _, err := s.core.db.ExecContext(ctx, `CREATE UNIQUE INDEX users_name ON users (name)`); err != nil {
+	if _, err := s.sqlDB.db.ExecContext(ctx, `CREATE UNIQUE INDEX users_name ON users (name)`); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AddUser(ctx, User{ID: "u1", Name: "taken"}); err != nil {

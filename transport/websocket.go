@@ -210,6 +210,9 @@ func (s *Server) heartbeat() {
 
 // OnOpen admits the connection and starts its session.
 func (s *Server) OnOpen(socket *gws.Conn) {
+	// gws recovers panics only around OnMessage: a panic here would end
+	// the process.
+	defer recoverCallback(s.log, "OnOpen")
 	c := socket.Session().(*conn)
 	c.ws = socket
 	c.lastRead.Store(time.Now().UnixNano())
@@ -285,6 +288,7 @@ func (s *Server) OnPing(socket *gws.Conn, payload []byte) {
 
 // OnPong notes that an idle client is still there.
 func (s *Server) OnPong(socket *gws.Conn, _ []byte) {
+	defer recoverCallback(s.log, "OnPong")
 	socket.Session().(*conn).lastRead.Store(time.Now().UnixNano())
 }
 

@@ -188,7 +188,7 @@ func (s *server) shutdown() {
 
 	drain, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.DrainTimeout)
 	defer cancel()
-	if waitFor(drain, func() bool { return s.node.Stats().Streaming.Load() == 0 }) != nil {
+	if s.node.WaitAnswers(drain) != nil {
 		s.log.Warn("drain timeout: closing sessions with answers still streaming",
 			slog.Int64("streaming", s.node.Stats().Streaming.Load()))
 	}
@@ -220,18 +220,4 @@ Talk to it:   go run ./cmd/wealthcoach chat --dev
 Or any WebSocket client: connect, then send {"type":"authenticate","token":"<token>"}
 
 `, addr, token)
-}
-
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(ctx context.Context, cond func() bool) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
 }
