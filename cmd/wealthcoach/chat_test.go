@@ -291,3 +291,30 @@ func TestModelFailures(t *testing.T) {
 		t.Fatalf("failed exchanges leaked into memory: %+v", last)
 	}
 }
+
+// TestCompression negotiates permessage-deflate when configured: a chat
+// works over it, and a frame that inflates past the read limit is refused.
+func TestCompression(t *testing.T) {
+	ts := startServer(t, serverOpts{env: map[string]string{"WEALTHCOACH_SERVER_COMPRESSION": "true"}})
+	ts.addUser("zip", nil)
+	c, _, err := wsclient.Dial(ts.ws, wsclient.Options{Compression: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseWithoutFrame()
+	mustSend(t, c, map[string]string{"type": "authenticate", "token": token(t, "zip", nil)})
+	if f := next(t, c); f.Type != "connected" {
+		t.Fatalf("got %s", f.Raw)
+	}
+	mustSend(t, c, msg(strings.Repeat("compressible ", 100)))
+	readAnswer(t, c)
+	// 70,000 bytes of one letter deflate to a few hundred. gws stops
+	// inflating at the read limit and closes with 1011 "message too large"
+	// rather than 1009; either way the frame is refused without inflating
+	// it whole.
+	mustSend(t, c, msg(strings.Repeat("a", 70_000)))
+	ce, err := c.Closed(frameWait)
+	if err != nil || !(ce.Code == 1009 || ce.Code == 1011 && strings.Contains(ce.Reason, "too large")) {
+		t.Fatalf("want the frame refused as too large, got %v %v", ce, err)
+	}
+}

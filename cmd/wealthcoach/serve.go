@@ -124,6 +124,7 @@ func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*ser
 		FrameBurst:        cfg.Limits.FrameBurst,
 		MaxPendingBytes:   int64(cfg.Limits.MaxPendingBytes),
 		WriteTimeout:      cfg.Server.WriteTimeout,
+		Compression:       cfg.Server.Compression,
 	})
 	s := &server{cfg: cfg, log: log, node: node, ws: ws, store: st, cache: cache}
 	mux := http.NewServeMux()

@@ -36,6 +36,10 @@ type Server struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// WriteTimeout bounds one write to a client socket. Default 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// Compression negotiates permessage-deflate with clients that offer it.
+	// Frames stay capped at limits.max_frame_bytes after decompression.
+	// Default false.
+	Compression bool `yaml:"compression"`
 }
 
 // Admin configures the operator listener (stats, metrics, health).

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// options configures a bench run. The defaults are the sizes and pacing
+// of the performance targets.
+type options struct {
+	BinDir string // prebuilt wealthcoach and baseline; empty builds them
+	Keep   bool   // keep the work directory (logs, database, reports)
+	JSON   string // also write the results here
+	Strict bool   // exit non-zero when a target is missed
+	Host   string // loopback address every process listens on
+
+	Repeat int // runs of each phase; figures are the medians
+
+	IdleSessions     int           // phase 1
+	ConnectRamp      time.Duration // phase 1: zero connects as fast as MaxHandshakes allows
+	MaxHandshakes    int
+	StreamSessions   int           // phase 2
+	StreamMessages   int           // phase 2, per session
+	ChatRamp         time.Duration // phases 2 and 3: spread of session starts
+	CachedSessions   int           // phase 3
+	CapacitySessions int           // phase 4; zero skips it
+	CapacityRamp     time.Duration
+
+	Tokens          int // fake model answer length
+	FirstTokenDelay time.Duration
+	TokenDelay      time.Duration
+	Timeout         time.Duration // loadtest's bound on each wait
+}
+
+func defaultOptions() options {
+	return options{
+		Host:             "127.0.0.1",
+		Repeat:           1,
+		IdleSessions:     5000,
+		ConnectRamp:      0,
+		MaxHandshakes:    128,
+		StreamSessions:   1000,
+		StreamMessages:   1,
+		ChatRamp:         5 * time.Second,
+		CachedSessions:   1000,
+		CapacitySessions: 10000,
+		CapacityRamp:     60 * time.Second,
+		Tokens:           40,
+		FirstTokenDelay:  100 * time.Millisecond,
+		TokenDelay:       50 * time.Millisecond,
+		Timeout:          30 * time.Second,
+	}
+}
+
+// parseOptions reads the command line.
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	o := defaultOptions()
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: bench [flags]\n\nMeasures the server against bare gws baselines on loopback and prints the targets table.")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.BinDir, "bin-dir", "", "directory holding prebuilt wealthcoach and baseline binaries (default: go build them into the work directory)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory with every process's log and every loadtest report")
+	fs.StringVar(&o.JSON, "json", "", "also write the results table, pacing and machine as JSON to this file")
+	fs.BoolVar(&o.Strict, "strict", false, "exit 1 when a figure misses its target")
+	fs.StringVar(&o.Host, "host", o.Host, "loopback address for every listener (127.0.0.0/8 only)")
+	fs.IntVar(&o.Repeat, "repeat", o.Repeat, "runs of each phase (the capacity phase runs once); the table shows medians")
+	fs.IntVar(&o.IdleSessions, "sessions", o.IdleSessions, "idle sessions in the connect phase")
+	fs.DurationVar(&o.ConnectRamp, "connect-ramp", o.ConnectRamp, "spread of the connect phase's session starts (0: as fast as --max-handshakes allows, which measures capacity)")
+	fs.IntVar(&o.MaxHandshakes, "max-handshakes", o.MaxHandshakes, "connects + authentications in flight at most")
+	fs.IntVar(&o.StreamSessions, "stream-sessions", o.StreamSessions, "sessions in the streaming phase")
+	fs.IntVar(&o.StreamMessages, "stream-messages", o.StreamMessages, "messages per session in the streaming phase")
+	fs.DurationVar(&o.ChatRamp, "chat-ramp", o.ChatRamp, "spread of session starts in the streaming and cached phases")
+	fs.IntVar(&o.CachedSessions, "cached-sessions", o.CachedSessions, "sessions in the cached phase")
+	fs.IntVar(&o.CapacitySessions, "capacity-sessions", o.CapacitySessions, "concurrent sessions, one message each, in the capacity phase (0 skips it)")
+	fs.DurationVar(&o.CapacityRamp, "capacity-ramp", o.CapacityRamp, "spread of the capacity phase's connects, and again of its messages")
+	fs.IntVar(&o.Tokens, "tokens", o.Tokens, "fake model answer length in tokens")
+	fs.DurationVar(&o.FirstTokenDelay, "first-token-delay", o.FirstTokenDelay, "fake model pause before the first token")
+	fs.DurationVar(&o.TokenDelay, "token-delay", o.TokenDelay, "fake model pause between tokens")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "bound on each wait of a session: handshake, connected frame, whole answer")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return o, o.validate()
+}
+
+// validate refuses options that would fail halfway or leave loopback.
+func (o options) validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if err := checkLoopback(o.Host); err != nil {
+		errs = append(errs, err)
+	}
+	if o.Repeat < 1 {
+		bad("--repeat must be at least 1")
+	}
+	for name, n := range map[string]int{"--sessions": o.IdleSessions, "--stream-sessions": o.StreamSessions,
+		"--cached-sessions": o.CachedSessions, "--max-handshakes": o.MaxHandshakes, "--stream-messages": o.StreamMessages,
+		"--tokens": o.Tokens} {
+		if n < 1 {
+			bad("%s must be at least 1", name)
+		}
+	}
+	if o.CapacitySessions < 0 {
+		bad("--capacity-sessions must not be negative")
+	}
+	for name, d := range map[string]time.Duration{"--connect-ramp": o.ConnectRamp, "--chat-ramp": o.ChatRamp,
+		"--capacity-ramp": o.CapacityRamp, "--first-token-delay": o.FirstTokenDelay, "--token-delay": o.TokenDelay} {
+		if d < 0 {
+			bad("%s must not be negative", name)
+		}
+	}
+	if o.Timeout <= 0 {
+		bad("--timeout must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+// checkLoopback refuses any address off this machine: the bench only ever
+// loads loopback.
+func checkLoopback(host string) error {
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.Is4() || !ip.IsLoopback() {
+		return fmt.Errorf("--host %q: the bench only runs on an IPv4 loopback address (127.0.0.0/8)", host)
+	}
+	return nil
+}
+
+// fdMargin is the open files a process needs besides one per session: the
+// model connections of answers in flight, the store, logs, listeners.
+const fdMargin = 1024
+
+// maxSessions is the largest number of sessions any one phase opens.
+func (o options) maxSessions() int {
+	return max(o.IdleSessions, o.StreamSessions, o.CachedSessions, o.CapacitySessions)
+}
+
+// checkOpenFiles refuses a run whose largest phase would exhaust the
+// open-file limit of the server or the load tool, each of which holds one
+// descriptor per session.
+func checkOpenFiles(sessions int) error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return fmt.Errorf("read the open-file limit: %w", err)
+	}
+	limit := rl.Cur
+	if rl.Max > limit {
+		limit = rl.Max // Go programs raise their soft limit to the hard one
+	}
+	if need := uint64(sessions) + fdMargin; need > limit {
+		return fmt.Errorf("%d sessions need about %d open files per process, but the limit is %d: run fewer sessions or raise it (ulimit -n)",
+			sessions, need, limit)
+	}
+	return nil
+}
+
+// pacing describes how the load was paced, for the report.
+func (o options) pacing() []string {
+	connect := "as fast as " + fmt.Sprint(o.MaxHandshakes) + " handshakes in flight allow"
+	if o.ConnectRamp > 0 {
+		connect = "starts spread over " + o.ConnectRamp.String()
+	}
+	lines := []string{
+		fmt.Sprintf("fake model: %d tokens per answer, first token after %s, then one every %s (about %s per answer)",
+			o.Tokens, o.FirstTokenDelay, o.TokenDelay, o.FirstTokenDelay+time.Duration(o.Tokens-1)*o.TokenDelay),
+		fmt.Sprintf("connect phase: %d idle sessions, one user each, %s; fresh server process for each side", o.IdleSessions, connect),
+		fmt.Sprintf("streaming phase: %d sessions, %d distinct question(s) each, session starts and first messages spread over %s",
+			o.StreamSessions, o.StreamMessages, o.ChatRamp),
+		fmt.Sprintf("cached phase: %d sessions ask one fixed question (warm-up run), then %d fresh sessions of the same users ask it again, spread over %s",
+			o.CachedSessions, o.CachedSessions, o.ChatRamp),
+	}
+	if o.CapacitySessions > 0 {
+		lines = append(lines, fmt.Sprintf("capacity phase: %d sessions connect over %s, then each sends one message, spread over %s, all staying connected until the last answer",
+			o.CapacitySessions, o.CapacityRamp, o.CapacityRamp))
+	}
+	lines = append(lines, fmt.Sprintf("repeats: %d of each phase but capacity (medians shown); the sides alternate which goes first", o.Repeat))
+	return lines
+}
