@@ -230,3 +230,38 @@ func BenchmarkChatRoundTrip(b *testing.B) {
 	}
 	b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
 }
+
+// slowAccounts never answers until its context ends.
+type slowAccounts struct{}
+
+func (slowAccounts) LoadAccount(ctx context.Context, _ string) (store.Account, error) {
+	<-ctx.Done()
+	return store.Account{}, ctx.Err()
+}
+
+// A session that disconnects while its slot and profile are being fetched
+// must give the slot back, or the user would be locked out.
+func TestDisconnectDuringAuthenticationReleasesSlot(t *testing.T) {
+	n := newTestNode(t, func(o *Options) { o.Accounts = slowAccounts{}; o.MaxConnectionsPerUser = 1 })
+	for range 3 {
+		if err := n.Admit(); err != nil {
+			t.Fatal(err)
+		}
+		p := newFakePeer()
+		h := n.Open(p)
+		h.Send(&Authenticate{Token: "ok:u", TokenOK: true})
+		h.Send(&Disconnected{CloseCode: 1006})
+		waitFor(t, "the session to end", func() bool { return n.Live() == 0 })
+	}
+	waitFor(t, "the registry to forget the user", func() bool { return n.Stats().Users.Load() == 0 })
+	if err := n.Admit(); err != nil {
+		t.Fatal(err)
+	}
+	p := newFakePeer()
+	n.Open(p).Send(&Authenticate{Token: "ok:u", TokenOK: true})
+	select {
+	case code := <-p.closed:
+		t.Fatalf("slot leaked: closed with %s", code)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

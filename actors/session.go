@@ -294,7 +294,11 @@ func (s *session) stopping(c actor.Context) {
 		s.loadCancel()
 	}
 	s.chat.stop()
-	if s.claimed {
+	if s.userID != "" {
+		// A claim was sent, whether or not its answer arrived before the
+		// session stopped: release it, or the registry would keep the slot.
+		// Messages from one sender arrive in order, so the release follows
+		// the claim; releasing a slot never granted is a no-op.
 		c.Send(s.node.registry, &release{userID: s.userID, sessionID: s.id})
 	}
 	if !s.authed {
