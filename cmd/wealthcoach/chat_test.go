@@ -261,6 +261,9 @@ func TestModelFailures(t *testing.T) {
 	if n := ts.model.RequestCount() - before; n != 3 {
 		t.Fatalf("want 3 model requests (2 failures, 1 success), got %d", n)
 	}
+	if r := ts.stats()["llm"].(map[string]any)["retries"].(float64); r != 2 {
+		t.Fatalf("want 2 retries counted, got %v", r)
+	}
 
 	// A stream cut midway is not retried: llm_unavailable, nothing in memory.
 	ts.model.FailNext(llmfake.Failure{CutAfter: 3})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,7 +16,8 @@ import (
 
 // chatOptions builds the chat pipeline's options: the model provider, the
 // response cache and the stream settings.
-func chatOptions(cfg config.Config, log *slog.Logger) (actors.ChatOptions, error) {
+// onRetry is called each time the model client retries a request.
+func chatOptions(cfg config.Config, log *slog.Logger, onRetry func()) (actors.ChatOptions, error) {
 	o := actors.ChatOptions{
 		ModelName:       cfg.LLM.Model,
 		MaxTokens:       cfg.LLM.MaxTokens,
@@ -41,7 +41,7 @@ func chatOptions(cfg config.Config, log *slog.Logger) (actors.ChatOptions, error
 			BaseURL:    cfg.LLM.BaseURL,
 			APIKey:     cfg.LLM.APIKey,
 			MaxRetries: cfg.LLM.MaxRetries,
-			OnRetry:    func(int, error) { adapter.retried() },
+			OnRetry:    func(int, error) { onRetry() },
 		})
 	default:
 		return o, fmt.Errorf("llm.provider %q is not supported", cfg.LLMProvider())
@@ -95,24 +95,7 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 
 // modelAdapter presents an llm.Streamer as the actors' Model.
 type modelAdapter struct {
-	s       llm.Streamer
-	onRetry atomic.Pointer[func()]
-}
-
-func (a *modelAdapter) retried() {
-	if f := a.onRetry.Load(); f != nil {
-		(*f)()
-	}
-}
-
-// retryHook returns a setter for the function called on each model retry,
-// or nil when m retries nothing.
-func retryHook(m actors.Model) func(func()) {
-	a, ok := m.(*modelAdapter)
-	if !ok {
-		return nil
-	}
-	return func(f func()) { a.onRetry.Store(&f) }
+	s llm.Streamer
 }
 
 func (a *modelAdapter) Stream(ctx context.Context, req actors.ModelRequest) (actors.ModelStream, error) {

@@ -72,47 +72,9 @@ type server struct {
 }
 
 func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*server, error) {
-	vopts, err := verifierOptions(cfg)
+	node, cache, err := m.newNode(cfg, log, st)
 	if err != nil {
 		return nil, err
-	}
-	verifier, err := auth.NewVerifier(vopts)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	var accounts actors.AccountLoader = st
-	if m.hooks.accounts != nil {
-		accounts = m.hooks.accounts(accounts)
-	}
-	chat, err := chatOptions(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	cache, err := openCache(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	chat.Cache = cache
-	opts := actors.Options{
-		Logger:                log,
-		Verifier:              verifier,
-		Accounts:              accounts,
-		AuthTimeout:           cfg.Auth.Timeout,
-		MaxConnectionsPerUser: cfg.Limits.MaxConnectionsPerUser,
-		MaxSessions:           cfg.Limits.MaxSessions,
-		MaxUnauthenticated:    cfg.Limits.MaxUnauthenticated,
-		MaxMessageChars:       cfg.Limits.MaxMessageChars,
-		Chat:                  chat,
-	}
-	if m.hooks.node != nil {
-		m.hooks.node(&opts)
-	}
-	node, err := actors.NewNode(opts)
-	if err != nil {
-		return nil, err
-	}
-	if hook := retryHook(opts.Chat.Model); hook != nil {
-		hook(func() { node.Stats().LLMRetries.Add(1) })
 	}
 	ws := transport.NewServer(node, transport.Options{
 		Logger:            log,
@@ -135,6 +97,50 @@ func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*ser
 	s.public = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
+}
+
+// newNode builds the actor system with its verifier, store, model and cache.
+func (m *Main) newNode(cfg config.Config, log *slog.Logger, st appStore) (*actors.Node, appCache, error) {
+	vopts, err := verifierOptions(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	verifier, err := auth.NewVerifier(vopts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("auth: %w", err)
+	}
+	var accounts actors.AccountLoader = st
+	if m.hooks.accounts != nil {
+		accounts = m.hooks.accounts(accounts)
+	}
+	// Retries happen inside the model client, which exists before the node
+	// whose counter they bump; no request runs before node is set.
+	var node *actors.Node
+	chat, err := chatOptions(cfg, log, func() { node.Stats().LLMRetries.Add(1) })
+	if err != nil {
+		return nil, nil, err
+	}
+	cache, err := openCache(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	chat.Cache = cache
+	opts := actors.Options{
+		Logger:                log,
+		Verifier:              verifier,
+		Accounts:              accounts,
+		AuthTimeout:           cfg.Auth.Timeout,
+		MaxConnectionsPerUser: cfg.Limits.MaxConnectionsPerUser,
+		MaxSessions:           cfg.Limits.MaxSessions,
+		MaxUnauthenticated:    cfg.Limits.MaxUnauthenticated,
+		MaxMessageChars:       cfg.Limits.MaxMessageChars,
+		Chat:                  chat,
+	}
+	if m.hooks.node != nil {
+		m.hooks.node(&opts)
+	}
+	node, err = actors.NewNode(opts)
+	return node, cache, err
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
