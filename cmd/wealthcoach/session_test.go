@@ -311,3 +311,44 @@ func TestGracefulShutdownCloses1001(t *testing.T) {
 	}
 	expectClose(t, c, "", 1001, "Server shutting down")
 }
+
+// TestFloodGuard answers a client that sends frames faster than
+// limits.frames_per_second with rate_limited, drops the excess, and keeps
+// the session.
+func TestFloodGuard(t *testing.T) {
+	ts := startServer(t, serverOpts{env: map[string]string{
+		"WEALTHCOACH_LIMITS_FRAMES_PER_SECOND": "5",
+		"WEALTHCOACH_LIMITS_FRAME_BURST":       "5",
+	}})
+	ts.addUser("flo", nil)
+	c := ts.connect("flo") // the authenticate frame spent one token
+	for range 20 {
+		mustSend(t, c, map[string]string{"type": "ping"})
+	}
+	pongs, limited := 0, 0
+	for {
+		f, err := c.Next(500 * time.Millisecond)
+		if errors.Is(err, wsclient.ErrTimeout) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case f.Type == "pong":
+			pongs++
+		case f.Type == "error" && f.Code == "rate_limited" && f.RetryAfter == 1:
+			limited++
+		default:
+			t.Fatalf("unexpected frame %s", f.Raw)
+		}
+	}
+	if pongs < 4 || pongs > 8 || limited != 1 {
+		t.Fatalf("want about 4 pongs and one rate_limited, got %d pongs, %d rate_limited", pongs, limited)
+	}
+	time.Sleep(300 * time.Millisecond) // the client backs off, as retry_after asks; the bucket refills at 5/s
+	mustSend(t, c, map[string]string{"type": "ping"})
+	if f := next(t, c); f.Type != "pong" {
+		t.Fatalf("want pong after the flood, got %s", f.Raw)
+	}
+}
