@@ -34,8 +34,8 @@ type cachePut struct {
 	answer string
 }
 
-// cacheActor owns the response cache. Look-ups and stores run in goroutines
-// bounded by the node's context and the cache timeout; the actor itself only
+// cacheActor owns the response cache. Look-ups and stores run on the node's
+// I/O workers, bounded by the node's context and the cache timeout; the actor itself only
 // dispatches and counts, so a slow cache never stalls its mailbox.
 type cacheActor struct {
 	node *Node
@@ -48,21 +48,21 @@ func (a *cacheActor) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *cacheGet:
 		root := c.ActorSystem().Root
-		go func() {
+		a.node.io.Go(func() {
 			ctx, cancel := context.WithTimeout(a.node.ctx, o.CacheTimeout)
 			defer cancel()
 			answer, hit, err := o.Cache.Get(ctx, m.key)
 			a.count(hit, err)
 			root.Send(m.replyTo, &cacheResult{seq: m.seq, answer: answer, hit: hit && err == nil, err: err})
-		}()
+		})
 	case *cachePut:
-		go func() {
+		a.node.io.Go(func() {
 			ctx, cancel := context.WithTimeout(a.node.ctx, o.CacheTimeout)
 			defer cancel()
 			if err := o.Cache.Set(ctx, m.key, m.answer, o.CacheTTL); err != nil {
 				a.count(false, err)
 			}
-		}()
+		})
 	}
 }
 

@@ -49,9 +49,9 @@ func (k *KindStats) observeDepth(d int64) {
 func (k *KindStats) rotate() { k.depthPrev.Store(k.depthNow.Swap(0)) }
 
 // instrument returns props options that count this kind: a mailbox that
-// reports its depth as messages arrive, and a receiver middleware that
-// counts messages and lifetimes.
-func (k *KindStats) instrument() []actor.PropsOption {
+// reports its depth as messages arrive and runs on dispatcher d, and a
+// receiver middleware that counts messages and lifetimes.
+func (k *KindStats) instrument(d actor.Dispatcher) []actor.PropsOption {
 	unbounded := actor.Unbounded()
 	mailbox := func() actor.Mailbox { return &depthMailbox{Mailbox: unbounded(), kind: k} }
 	counting := func(next actor.ReceiverFunc) actor.ReceiverFunc {
@@ -67,7 +67,7 @@ func (k *KindStats) instrument() []actor.PropsOption {
 			next(c, env)
 		}
 	}
-	return []actor.PropsOption{actor.WithMailbox(mailbox), actor.WithReceiverMiddleware(counting)}
+	return []actor.PropsOption{actor.WithMailbox(mailbox), actor.WithReceiverMiddleware(counting), actor.WithDispatcher(d)}
 }
 
 // depthMailbox is the default unbounded mailbox, reporting its depth after

@@ -99,7 +99,7 @@ type modelActor struct {
 func (n *Node) modelProps(userID string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &modelActor{node: n, userID: userID, tokens: float64(n.opts.Chat.Burst), filled: time.Now()}
-	}, n.kinds[KindModel].instrument()...)
+	}, n.kinds[KindModel].instrument(n.dispatcher())...)
 }
 
 func (m *modelActor) Receive(c actor.Context) {

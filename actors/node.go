@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,6 +113,11 @@ type Node struct {
 
 	kinds map[string]*KindStats // fixed at construction
 	done  chan struct{}         // closed when watchKinds has returned
+
+	// mailboxes runs every actor's mailbox; io runs the short I/O calls
+	// actors start (profile loads, cache look-ups). Both are stopped by Stop.
+	mailboxes *workerPool
+	io        *workerPool
 }
 
 // NewNode starts the actor system with its registry and cache actors.
@@ -126,6 +132,9 @@ func NewNode(opts Options) (*Node, error) {
 	for _, k := range Kinds {
 		n.kinds[k] = new(KindStats)
 	}
+	procs := runtime.GOMAXPROCS(0)
+	n.mailboxes = newWorkerPool(4*procs, 4096)
+	n.io = newWorkerPool(max(16, 4*procs), 4096)
 	// The actor system's own logger only gets warnings: at Info it reports
 	// every dead letter and supervision event, which we log ourselves.
 	sysLog := slog.New(levelFloor{opts.Logger.Handler(), slog.LevelWarn}).With("component", "actor-system")
@@ -134,23 +143,27 @@ func NewNode(opts Options) (*Node, error) {
 
 	var err error
 	n.registry, err = n.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRegistry(n) },
-		n.kinds[KindRegistry].instrument()...), "registry")
+		n.kinds[KindRegistry].instrument(n.dispatcher())...), "registry")
 	if err != nil {
 		return nil, fmt.Errorf("spawn registry: %w", err)
 	}
 	n.cache, err = n.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newCacheActor(n) },
-		n.kinds[KindCache].instrument()...), "cache")
+		n.kinds[KindCache].instrument(n.dispatcher())...), "cache")
 	if err != nil {
 		return nil, fmt.Errorf("spawn cache actor: %w", err)
 	}
 	n.session = actor.PropsFromProducer(func() actor.Actor { return &session{node: n} },
-		append(n.kinds[KindSession].instrument(), actor.WithGuardian(&sessionSupervisor{node: n}))...)
+		append(n.kinds[KindSession].instrument(n.dispatcher()), actor.WithGuardian(&sessionSupervisor{node: n}))...)
 	n.done = make(chan struct{})
 	go func() {
 		defer close(n.done)
 		n.watchKinds(n.ctx.Done())
 	}()
 	return n, nil
+}
+
+func (n *Node) dispatcher() actor.Dispatcher {
+	return poolDispatcher{pool: n.mailboxes, throughput: 300}
 }
 
 // Stats returns the node's live counters.
@@ -233,6 +246,8 @@ func (n *Node) Stop() {
 	n.cancel()
 	<-n.done
 	n.system.Shutdown()
+	n.mailboxes.Close()
+	n.io.Close()
 }
 
 // warnEvery logs a warning about a failing dependency at most once every

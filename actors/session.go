@@ -176,15 +176,15 @@ func (s *session) onClaim(c actor.Context, m *claimResult) {
 	s.model = m.model
 	// The profile load is the only I/O of authentication. It runs outside
 	// Receive and its result comes back as a message; Stopping cancels it.
-	ctx, cancel := context.WithTimeout(context.Background(), s.node.opts.LoadTimeout)
+	ctx, cancel := context.WithTimeout(s.node.ctx, s.node.opts.LoadTimeout)
 	s.loadCancel = cancel
 	root, self, accounts, userID := c.ActorSystem().Root, s.self, s.node.opts.Accounts, s.userID
-	go func() {
+	s.node.io.Go(func() {
 		defer cancel()
 		start := time.Now()
 		acct, err := accounts.LoadAccount(ctx, userID)
 		root.Send(self, &accountLoaded{account: acct, err: err, took: time.Since(start)})
-	}()
+	})
 }
 
 func (s *session) accountLoaded(c actor.Context, m *accountLoaded) {
