@@ -45,3 +45,8 @@ redis_up && echo "redis: up" || echo "redis: NOT running"
 if ! python3 -c 'import websockets' 2>/dev/null && ! /usr/bin/python3 -c 'import websockets' 2>/dev/null; then
   apt_install python3-websockets || true
 fi
+
+# The dashboard test renders the admin page in Debian's headless Chromium.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  apt_install chromium || true
+fi
