@@ -20,6 +20,7 @@ type loadSpec struct {
 	Repeat    float64 // share of fixed questions, 1 to hit the cache
 	Ramp      time.Duration
 	Hold      time.Duration
+	Think     time.Duration // between an answer and the next message
 	Duration  time.Duration // hard cap; zero leaves the tool's default
 	ServerPID int
 }
@@ -107,7 +108,7 @@ func (b *bench) loadtest(ctx context.Context, s loadSpec) (*loadReport, error) {
 	args := []string{"loadtest", "--url", s.URL,
 		"--sessions", strconv.Itoa(s.Sessions), "--users-prefix", userPrefix,
 		"--messages", strconv.Itoa(s.Messages), "--repeat", strconv.FormatFloat(s.Repeat, 'f', -1, 64),
-		"--ramp", s.Ramp.String(), "--hold", s.Hold.String(), "--think", "0s",
+		"--ramp", s.Ramp.String(), "--hold", s.Hold.String(), "--think", s.Think.String(),
 		"--max-handshakes", strconv.Itoa(b.o.MaxHandshakes), "--timeout", b.o.Timeout.String(),
 		"--json", file, "--allow-errors"}
 	if s.Duration > 0 {

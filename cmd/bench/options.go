@@ -6,9 +6,21 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
+
+// The phases, in the order they run.
+const (
+	phaseConnect  = "connect"
+	phaseStream   = "stream"
+	phaseCached   = "cached"
+	phaseCapacity = "capacity"
+)
+
+var allPhases = []string{phaseConnect, phaseStream, phaseCached, phaseCapacity}
 
 // options configures a bench run. The defaults are the sizes and pacing
 // of the performance targets.
@@ -19,13 +31,16 @@ type options struct {
 	Strict bool   // exit non-zero when a target is missed
 	Host   string // loopback address every process listens on
 
-	Repeat int // runs of each phase; figures are the medians
+	Repeat int      // runs of each phase; figures are the medians
+	Phases []string // which phases run, in the order of allPhases
 
 	IdleSessions     int           // phase 1
-	ConnectRamp      time.Duration // phase 1: zero connects as fast as MaxHandshakes allows
+	ConnectRamp      time.Duration // phase 1, rate: zero connects as fast as MaxHandshakes allows
+	MemoryRamp       time.Duration // phase 1, memory: spread of session starts
 	MaxHandshakes    int
 	StreamSessions   int           // phase 2
 	StreamMessages   int           // phase 2, per session
+	Think            time.Duration // phase 2: pause between an answer and the next message
 	ChatRamp         time.Duration // phases 2 and 3: spread of session starts
 	CachedSessions   int           // phase 3
 	CapacitySessions int           // phase 4; zero skips it
@@ -41,11 +56,14 @@ func defaultOptions() options {
 	return options{
 		Host:             "127.0.0.1",
 		Repeat:           1,
+		Phases:           allPhases,
 		IdleSessions:     5000,
 		ConnectRamp:      0,
+		MemoryRamp:       5 * time.Second,
 		MaxHandshakes:    128,
 		StreamSessions:   1000,
 		StreamMessages:   1,
+		Think:            500 * time.Millisecond,
 		ChatRamp:         5 * time.Second,
 		CachedSessions:   1000,
 		CapacitySessions: 10000,
@@ -72,11 +90,14 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.Strict, "strict", false, "exit 1 when a figure misses its target")
 	fs.StringVar(&o.Host, "host", o.Host, "loopback address for every listener (127.0.0.0/8 only)")
 	fs.IntVar(&o.Repeat, "repeat", o.Repeat, "runs of each phase (the capacity phase runs once); the table shows medians")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run, comma-separated")
 	fs.IntVar(&o.IdleSessions, "sessions", o.IdleSessions, "idle sessions in the connect phase")
-	fs.DurationVar(&o.ConnectRamp, "connect-ramp", o.ConnectRamp, "spread of the connect phase's session starts (0: as fast as --max-handshakes allows, which measures capacity)")
+	fs.DurationVar(&o.ConnectRamp, "connect-ramp", o.ConnectRamp, "spread of session starts in the connect-rate runs (0: as fast as --max-handshakes allows, which measures capacity)")
+	fs.DurationVar(&o.MemoryRamp, "memory-ramp", o.MemoryRamp, "spread of session starts in the idle-memory runs")
 	fs.IntVar(&o.MaxHandshakes, "max-handshakes", o.MaxHandshakes, "connects + authentications in flight at most")
 	fs.IntVar(&o.StreamSessions, "stream-sessions", o.StreamSessions, "sessions in the streaming phase")
 	fs.IntVar(&o.StreamMessages, "stream-messages", o.StreamMessages, "messages per session in the streaming phase")
+	fs.DurationVar(&o.Think, "think", o.Think, "pause between an answer and the session's next message, with --stream-messages above 1")
 	fs.DurationVar(&o.ChatRamp, "chat-ramp", o.ChatRamp, "spread of session starts in the streaming and cached phases")
 	fs.IntVar(&o.CachedSessions, "cached-sessions", o.CachedSessions, "sessions in the cached phase")
 	fs.IntVar(&o.CapacitySessions, "capacity-sessions", o.CapacitySessions, "concurrent sessions, one message each, in the capacity phase (0 skips it)")
@@ -91,6 +112,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	o.Phases = strings.Split(*phases, ",")
 	return o, o.validate()
 }
 
@@ -104,6 +126,11 @@ func (o options) validate() error {
 	if o.Repeat < 1 {
 		bad("--repeat must be at least 1")
 	}
+	for _, p := range o.Phases {
+		if !slices.Contains(allPhases, p) {
+			bad("--phases: unknown phase %q (want some of %s)", p, strings.Join(allPhases, ","))
+		}
+	}
 	for name, n := range map[string]int{"--sessions": o.IdleSessions, "--stream-sessions": o.StreamSessions,
 		"--cached-sessions": o.CachedSessions, "--max-handshakes": o.MaxHandshakes, "--stream-messages": o.StreamMessages,
 		"--tokens": o.Tokens} {
@@ -114,8 +141,8 @@ func (o options) validate() error {
 	if o.CapacitySessions < 0 {
 		bad("--capacity-sessions must not be negative")
 	}
-	for name, d := range map[string]time.Duration{"--connect-ramp": o.ConnectRamp, "--chat-ramp": o.ChatRamp,
-		"--capacity-ramp": o.CapacityRamp, "--first-token-delay": o.FirstTokenDelay, "--token-delay": o.TokenDelay} {
+	for name, d := range map[string]time.Duration{"--connect-ramp": o.ConnectRamp, "--memory-ramp": o.MemoryRamp, "--chat-ramp": o.ChatRamp,
+		"--capacity-ramp": o.CapacityRamp, "--think": o.Think, "--first-token-delay": o.FirstTokenDelay, "--token-delay": o.TokenDelay} {
 		if d < 0 {
 			bad("%s must not be negative", name)
 		}
@@ -140,9 +167,24 @@ func checkLoopback(host string) error {
 // model connections of answers in flight, the store, logs, listeners.
 const fdMargin = 1024
 
-// maxSessions is the largest number of sessions any one phase opens.
+// runs reports whether phase p is to run.
+func (o options) runs(p string) bool {
+	if p == phaseCapacity && o.CapacitySessions == 0 {
+		return false
+	}
+	return slices.Contains(o.Phases, p)
+}
+
+// maxSessions is the largest number of sessions any phase that runs opens.
 func (o options) maxSessions() int {
-	return max(o.IdleSessions, o.StreamSessions, o.CachedSessions, o.CapacitySessions)
+	n := 1
+	for p, s := range map[string]int{phaseConnect: o.IdleSessions, phaseStream: o.StreamSessions,
+		phaseCached: o.CachedSessions, phaseCapacity: o.CapacitySessions} {
+		if o.runs(p) {
+			n = max(n, s)
+		}
+	}
+	return n
 }
 
 // checkOpenFiles refuses a run whose largest phase would exhaust the
@@ -173,13 +215,24 @@ func (o options) pacing() []string {
 	lines := []string{
 		fmt.Sprintf("fake model: %d tokens per answer, first token after %s, then one every %s (about %s per answer)",
 			o.Tokens, o.FirstTokenDelay, o.TokenDelay, o.FirstTokenDelay+time.Duration(o.Tokens-1)*o.TokenDelay),
-		fmt.Sprintf("connect phase: %d idle sessions, one user each, %s; fresh server process for each side", o.IdleSessions, connect),
-		fmt.Sprintf("streaming phase: %d sessions, %d distinct question(s) each, session starts and first messages spread over %s",
-			o.StreamSessions, o.StreamMessages, o.ChatRamp),
-		fmt.Sprintf("cached phase: %d sessions ask one fixed question (warm-up run), then %d fresh sessions of the same users ask it again, spread over %s",
-			o.CachedSessions, o.CachedSessions, o.ChatRamp),
 	}
-	if o.CapacitySessions > 0 {
+	if o.runs(phaseConnect) {
+		lines = append(lines, fmt.Sprintf("connect phase: %d idle sessions, one user each, %s, for the rate and CPU per handshake; "+
+			"then again with starts spread over %s, for the memory per idle session; a fresh process for every run", o.IdleSessions, connect, o.MemoryRamp))
+	}
+	if o.runs(phaseStream) {
+		think := ""
+		if o.StreamMessages > 1 {
+			think = fmt.Sprintf(", %s between an answer and the next question", o.Think)
+		}
+		lines = append(lines, fmt.Sprintf("streaming phase: %d sessions, %d distinct question(s) each%s, session starts and first messages spread over %s",
+			o.StreamSessions, o.StreamMessages, think, o.ChatRamp))
+	}
+	if o.runs(phaseCached) {
+		lines = append(lines, fmt.Sprintf("cached phase: %d sessions ask one fixed question (warm-up run), then %d fresh sessions of the same users ask it again, spread over %s",
+			o.CachedSessions, o.CachedSessions, o.ChatRamp))
+	}
+	if o.runs(phaseCapacity) {
 		lines = append(lines, fmt.Sprintf("capacity phase: %d sessions connect over %s, then each sends one message, spread over %s, all staying connected until the last answer",
 			o.CapacitySessions, o.CapacityRamp, o.CapacityRamp))
 	}

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Latency rows of loadtest's report.
+const (
+	metricFirstToken = "first_token"
+	metricCached     = "cached_answer"
+)
+
+// targetKind is what withTarget starts.
+type targetKind int
+
+const (
+	kindAuthBaseline  targetKind = iota // baseline --mode auth
+	kindRelayBaseline                   // baseline --mode relay, with a fake model
+	kindServer                          // the real server, with a fake model
+)
+
+// withTarget starts a fresh target (and its fake model), runs fn against
+// it and stops both. A target that died under the load is an error.
+func (b *bench) withTarget(ctx context.Context, name string, kind targetKind, fn func(*target) error) error {
+	var model *fakeModel
+	if kind != kindAuthBaseline {
+		var err error
+		if model, err = b.startFakeModel(ctx, name+"-model"); err != nil {
+			return err
+		}
+		defer b.procs.stop(model.proc)
+	}
+	var t *target
+	var err error
+	switch kind {
+	case kindAuthBaseline:
+		t, err = b.startBaseline(ctx, name, "auth", nil)
+	case kindRelayBaseline:
+		t, err = b.startBaseline(ctx, name, "relay", model)
+	default:
+		t, err = b.startServer(ctx, name, model)
+	}
+	if err != nil {
+		return err
+	}
+	defer b.procs.stop(t.proc)
+	if err := fn(t); err != nil {
+		return err
+	}
+	if t.proc.Exited() {
+		return fmt.Errorf("%s: %w under load (log: %s)", name, errExited, b.log(name))
+	}
+	return nil
+}
+
+// sides is the order of the sides in run i (from 1): they alternate, so
+// that a drift of the machine over the bench favours neither.
+func sides(run int) []side {
+	if run%2 == 1 {
+		return []side{sideBaseline, sideServer}
+	}
+	return []side{sideServer, sideBaseline}
+}
+
+// runPhases runs every chosen phase o.Repeat times, then the capacity
+// phase once.
+func (b *bench) runPhases(ctx context.Context, m *measurements) error {
+	phases := []struct {
+		name string
+		run  func(context.Context, int, *measurements) error
+	}{
+		{phaseConnect, b.connectPhase},
+		{phaseStream, b.streamPhase},
+		{phaseCached, b.cachedPhase},
+	}
+	for _, p := range phases {
+		if !b.o.runs(p.name) {
+			continue
+		}
+		for i := 1; i <= b.o.Repeat; i++ {
+			b.logf("%s phase, run %d of %d", p.name, i, b.o.Repeat)
+			if err := p.run(ctx, i, m); err != nil {
+				return fmt.Errorf("%s phase: %w", p.name, err)
+			}
+		}
+	}
+	if b.o.runs(phaseCapacity) {
+		b.logf("capacity phase: %d sessions", b.o.CapacitySessions)
+		if err := b.capacityPhase(ctx, m); err != nil {
+			return fmt.Errorf("capacity phase: %w", err)
+		}
+	}
+	return nil
+}
+
+// connectPhase connects idle sessions to the auth baseline and to the
+// server, twice each, every time to a fresh process: once as fast as the
+// handshake bound allows, for the rate and the CPU per handshake, and once
+// paced, for the memory per idle session. Under a burst the load tool
+// takes the other core and the garbage collector falls behind, so the
+// memory a burst leaves says more about the contention than the server.
+func (b *bench) connectPhase(ctx context.Context, run int, m *measurements) error {
+	for _, s := range sides(run) {
+		kind := kindServer
+		if s == sideBaseline {
+			kind = kindAuthBaseline
+		}
+		burst, err := b.connectIdle(ctx, fmt.Sprintf("connect%d-%s", run, s), kind, b.o.ConnectRamp)
+		if err != nil {
+			return err
+		}
+		paced, err := b.connectIdle(ctx, fmt.Sprintf("memory%d-%s", run, s), kind, b.o.MemoryRamp)
+		if err != nil {
+			return err
+		}
+		m.add(s, figConnectRate, burst.HandshakeRate)
+		m.add(s, figCPUPerHandshake, burst.server().CPUPerHandshake)
+		m.add(s, figRSSPerSessionBurst, burst.server().RSSPerSession/1024)
+		m.add(s, figRSSPerSession, paced.server().RSSPerSession/1024)
+		m.add(s, figConnectErrors, float64(burst.ErrorCount+paced.ErrorCount))
+	}
+	return nil
+}
+
+// connectIdle connects the idle sessions to a fresh target.
+func (b *bench) connectIdle(ctx context.Context, name string, kind targetKind, ramp time.Duration) (*loadReport, error) {
+	var rep *loadReport
+	err := b.withTarget(ctx, name, kind, func(t *target) error {
+		var err error
+		rep, err = b.loadtest(ctx, loadSpec{Name: name + "-load", URL: t.url, Sessions: b.o.IdleSessions,
+			Ramp: ramp, ServerPID: t.proc.Pid()})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	u := rep.server()
+	b.logf("  %-22s %d/%d connected in %.2fs, %.0f handshakes/s, %.2f ms CPU per handshake, %.1f KiB per idle session, %s",
+		name, rep.Connected, rep.Sessions, rep.ConnectPhase/1000, rep.HandshakeRate, u.CPUPerHandshake, u.RSSPerSession/1024, rep.errorSummary())
+	return rep, nil
+}
+
+// streamPhase streams fresh answers through the relay baseline and
+// through the server, and records time to first token.
+func (b *bench) streamPhase(ctx context.Context, run int, m *measurements) error {
+	for _, s := range sides(run) {
+		kind := kindServer
+		if s == sideBaseline {
+			kind = kindRelayBaseline
+		}
+		name := fmt.Sprintf("stream%d-%s", run, s)
+		err := b.withTarget(ctx, name, kind, func(t *target) error {
+			rep, err := b.loadtest(ctx, loadSpec{Name: name + "-load", URL: t.url, Sessions: b.o.StreamSessions,
+				Messages: b.o.StreamMessages, Think: b.o.Think, Ramp: b.o.ChatRamp, ServerPID: t.proc.Pid()})
+			if err != nil {
+				return err
+			}
+			ft := rep.metric(metricFirstToken)
+			m.add(s, figTTFTP50, ft.P50)
+			m.add(s, figTTFTP99, ft.P99)
+			m.add(s, figCPUPerAnswer, rep.server().CPUPerAnswer)
+			m.add(s, figStreamErrors, float64(rep.ErrorCount))
+			b.logf("  %-8s %d answers (%d cached), TTFT p50 %.1f ms p99 %.1f ms, %s",
+				s, rep.Answers, rep.Cached, ft.P50, ft.P99, rep.errorSummary())
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cachedPhase fills the server's cache with one answer per user, then
+// asks again from fresh sessions and records the cached answers' latency.
+func (b *bench) cachedPhase(ctx context.Context, run int, m *measurements) error {
+	name := fmt.Sprintf("cached%d-server", run)
+	return b.withTarget(ctx, name, kindServer, func(t *target) error {
+		spec := loadSpec{URL: t.url, Sessions: b.o.CachedSessions, Messages: 1, Repeat: 1, Ramp: b.o.ChatRamp}
+		spec.Name = name + "-warmup"
+		warm, err := b.loadtest(ctx, spec)
+		if err != nil {
+			return err
+		}
+		b.logf("  warm-up  %d answers (%d cached), %s", warm.Answers, warm.Cached, warm.errorSummary())
+		spec.Name, spec.ServerPID = name+"-load", t.proc.Pid()
+		rep, err := b.loadtest(ctx, spec)
+		if err != nil {
+			return err
+		}
+		c := rep.metric(metricCached)
+		m.add(sideServer, figCachedP50, c.P50)
+		m.add(sideServer, figCachedP99, c.P99)
+		m.add(sideServer, figNotCached, float64(int64(b.o.CachedSessions)-rep.Cached))
+		m.add(sideServer, figCachedErrors, float64(warm.ErrorCount+rep.ErrorCount))
+		b.logf("  measured %d answers (%d cached), cached p50 %.2f ms p99 %.2f ms, %s",
+			rep.Answers, rep.Cached, c.P50, c.P99, rep.errorSummary())
+		return nil
+	})
+}
+
+// capacityPhase holds CapacitySessions authenticated sessions at once,
+// each sending one message, and records whether any failed. Every session
+// holds its connection until the run's cap, so that all are connected
+// while the last answers stream; the cap ends holds without an error.
+func (b *bench) capacityPhase(ctx context.Context, m *measurements) error {
+	const name = "capacity-server"
+	ramp := b.o.CapacityRamp
+	spec := loadSpec{
+		Name: name + "-load", Sessions: b.o.CapacitySessions, Messages: 1, Ramp: ramp,
+		Hold:     ramp + b.o.Timeout + 10*time.Second,
+		Duration: 2*ramp + b.o.Timeout + 5*time.Second,
+	}
+	return b.withTarget(ctx, name, kindServer, func(t *target) error {
+		spec.URL, spec.ServerPID = t.url, t.proc.Pid()
+		rep, err := b.loadtest(ctx, spec)
+		if err != nil {
+			return err
+		}
+		ft := rep.metric(metricFirstToken)
+		m.add(sideServer, figCapConnected, float64(rep.Connected))
+		m.add(sideServer, figCapAnswers, float64(rep.Answers))
+		m.add(sideServer, figCapErrors, float64(rep.ErrorCount))
+		m.add(sideServer, figCapTTFTP50, ft.P50)
+		m.add(sideServer, figCapTTFTP99, ft.P99)
+		m.add(sideServer, figCapRSS, rep.server().RSSPerSession/1024)
+		b.logf("  server   %d/%d connected, %d answers, TTFT p50 %.1f ms p99 %.1f ms, %s",
+			rep.Connected, rep.Sessions, rep.Answers, ft.P50, ft.P99, rep.errorSummary())
+		return nil
+	})
+}
