@@ -122,6 +122,12 @@ func (s *session) ask(c actor.Context, text, replyTo string) {
 	a.ctx, a.cancel = context.WithCancel(s.node.ctx)
 	cs.cur = a
 	s.setState(stateStreaming)
+	if s.model == nil && !s.modelAsked && o.Model != nil {
+		// Resolve the model actor while the cache is consulted, so that a
+		// miss goes straight to it.
+		s.modelAsked = true
+		c.Send(s.node.registry, &ensureModel{userID: s.userID, session: s.self})
+	}
 	if o.Cache == nil {
 		s.callModel(c, a)
 		return

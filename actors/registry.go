@@ -39,6 +39,14 @@ type routeAsk struct {
 // modelAssigned gives a session the address of its user's model actor.
 type modelAssigned struct{ model *actor.PID }
 
+// ensureModel asks the registry for the user's model actor, starting it if
+// needed. A session sends it with its first chat message, so the address
+// is usually known by the time the cache has missed.
+type ensureModel struct {
+	userID  string
+	session *actor.PID
+}
+
 // release gives a slot back when a session ends.
 type release struct {
 	userID    string
@@ -100,7 +108,14 @@ func (r *registry) Receive(c actor.Context) {
 			}
 		}
 	case *routeAsk:
-		r.route(c, m)
+		if model := r.model(c, m.userID); model != nil {
+			c.Send(model, m.ask)
+			c.Send(m.ask.session, &modelAssigned{model: model})
+		}
+	case *ensureModel:
+		if model := r.model(c, m.userID); model != nil {
+			c.Send(m.session, &modelAssigned{model: model})
+		}
 	case *modelIdle:
 		if e := r.users[m.userID]; e != nil && len(e.sessions) == 0 {
 			c.Send(e.model, &modelStop{})
@@ -128,17 +143,18 @@ func (r *registry) claim(c actor.Context, m *claim) {
 	c.Send(m.session, &claimResult{model: e.model})
 }
 
-func (r *registry) route(c actor.Context, m *routeAsk) {
-	e := r.users[m.userID]
+// model returns the user's model actor, starting it on first use, or nil
+// when the user has no live session (the asking session is gone; its
+// context is cancelled and nobody waits).
+func (r *registry) model(c actor.Context, userID string) *actor.PID {
+	e := r.users[userID]
 	if e == nil {
-		// The session is gone; its context is cancelled and nobody waits.
-		return
+		return nil
 	}
 	if e.model == nil {
-		e.model = c.SpawnPrefix(r.node.modelProps(m.userID), "model-")
+		e.model = c.SpawnPrefix(r.node.modelProps(userID), "model-")
 	}
-	c.Send(e.model, m.ask)
-	c.Send(m.ask.session, &modelAssigned{model: e.model})
+	return e.model
 }
 
 func (r *registry) release(c actor.Context, m *release) {

@@ -55,11 +55,12 @@ type session struct {
 	loadCancel context.CancelFunc
 	stash      []any // frames that arrived while authentication completed
 
-	userID  string
-	account store.Account
-	authed  bool       // the profile is loaded and the client told it is connected
-	claimed bool       // the registry holds a slot for this session
-	model   *actor.PID // the user's model actor
+	userID     string
+	account    store.Account
+	authed     bool       // the profile is loaded and the client told it is connected
+	claimed    bool       // the registry holds a slot for this session
+	model      *actor.PID // the user's model actor, once known
+	modelAsked bool       // ensureModel was sent
 
 	chat chatState
 
