@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,17 +18,14 @@ const chatHelp = `Type a message and press Enter. Commands: /cancel stops the an
 
 // chat is the interactive terminal client.
 func (m *Main) chat(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	var common commonFlags
-	common.register(fs)
+	fs, common := m.flagSet("chat")
 	url := fs.String("url", "", "chat endpoint (default: ws://<server.listen>/ws/chat)")
 	tok := fs.String("token", "", "access token (default: mint one for --user with the configured secret)")
 	user := fs.String("user", store.DemoUserID, "user to mint a token for")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, _, err := m.loadConfig(common)
+	cfg, _, err := m.loadConfig(*common)
 	if err != nil {
 		return err
 	}

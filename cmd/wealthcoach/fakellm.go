@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,10 +15,7 @@ import (
 // fakellm serves the project's OpenAI-compatible fake model, for trials,
 // tests and load: point llm.base_url at http://ADDR/v1.
 func (m *Main) fakellm(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("fakellm", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	var common commonFlags
-	common.register(fs)
+	fs, _ := m.flagSet("fakellm")
 	listen := fs.String("listen", "127.0.0.1:8099", "listen address")
 	var o llmfake.Options
 	fs.IntVar(&o.Tokens, "tokens", 40, "answer length in tokens")

@@ -17,10 +17,7 @@ const fdMargin = 64
 // prints a latency table. It exits non-zero when any error occurred,
 // unless --allow-errors.
 func (m *Main) loadtest(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	var common commonFlags
-	common.register(fs)
+	fs, common := m.flagSet("loadtest")
 	var o loadOptions
 	registerLoadFlags(fs, &o)
 	jsonFile := fs.String("json", "", "also write the summary as JSON to this file")
@@ -33,7 +30,7 @@ func (m *Main) loadtest(ctx context.Context, args []string) error {
 		fmt.Fprintf(m.Stderr, "loadtest takes no arguments, got %q\n", fs.Args())
 		return errUsage
 	}
-	cfg, _, err := m.loadConfig(common)
+	cfg, _, err := m.loadConfig(*common)
 	if err != nil {
 		return err
 	}

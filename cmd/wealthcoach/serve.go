@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,14 +25,11 @@ type hooks struct {
 }
 
 func (m *Main) serve(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	var common commonFlags
-	common.register(fs)
+	fs, common := m.flagSet("serve")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, source, err := m.loadConfig(common)
+	cfg, source, err := m.loadConfig(*common)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,16 @@ type commonFlags struct {
 	dev    bool
 }
 
+// flagSet returns a subcommand's flag set, writing to Stderr, with the
+// common flags registered.
+func (m *Main) flagSet(name string) (*flag.FlagSet, *commonFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	c := new(commonFlags)
+	c.register(fs)
+	return fs, c
+}
+
 func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.config, "config", "", "configuration file (default: config.yaml when present, else built-in defaults)")
 	fs.BoolVar(&c.dev, "dev", false, "dev mode: generated secret, all origins, text logs (same as dev: true)")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -13,10 +12,7 @@ import (
 )
 
 func (m *Main) token(_ context.Context, args []string) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	var common commonFlags
-	common.register(fs)
+	fs, common := m.flagSet("token")
 	ttl := fs.Duration("ttl", time.Hour, "token lifetime")
 	keyFile := fs.String("key", "", "PEM private key, for RS/ES/EdDSA configurations")
 	fs.Usage = func() {
@@ -35,7 +31,7 @@ func (m *Main) token(_ context.Context, args []string) error {
 	if len(pos) == 1 {
 		user = pos[0]
 	}
-	cfg, _, err := m.loadConfig(common)
+	cfg, _, err := m.loadConfig(*common)
 	if err != nil {
 		return err
 	}

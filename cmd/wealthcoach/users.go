@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"time"
 
@@ -27,10 +26,7 @@ func (m *Main) users(ctx context.Context, args []string) error {
 }
 
 func (m *Main) usersAdd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("users add", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	var common commonFlags
-	common.register(fs)
+	fs, common := m.flagSet("users add")
 	name := fs.String("name", "", "display name")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -40,7 +36,7 @@ func (m *Main) usersAdd(ctx context.Context, args []string) error {
 		fmt.Fprintln(m.Stderr, "usage: wealthcoach users add ID [--name NAME]")
 		return errUsage
 	}
-	st, err := m.openConfiguredStore(ctx, common)
+	st, err := m.openConfiguredStore(ctx, *common)
 	if err != nil {
 		return err
 	}
@@ -57,10 +53,7 @@ func (m *Main) usersAdd(ctx context.Context, args []string) error {
 }
 
 func (m *Main) usersSeed(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("users seed", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	var common commonFlags
-	common.register(fs)
+	fs, common := m.flagSet("users seed")
 	count := fs.Int("count", 0, "number of users to create")
 	prefix := fs.String("prefix", "user", "user id prefix: users are PREFIX0 … PREFIX{N-1}")
 	if _, err := parseInterleaved(fs, args); err != nil {
@@ -70,7 +63,7 @@ func (m *Main) usersSeed(ctx context.Context, args []string) error {
 		fmt.Fprintln(m.Stderr, "usage: wealthcoach users seed --count N --prefix P  (N > 0)")
 		return errUsage
 	}
-	st, err := m.openConfiguredStore(ctx, common)
+	st, err := m.openConfiguredStore(ctx, *common)
 	if err != nil {
 		return err
 	}
@@ -94,10 +87,7 @@ func (m *Main) openConfiguredStore(ctx context.Context, common commonFlags) (app
 }
 
 func (m *Main) migrate(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
-	var common commonFlags
-	common.register(fs)
+	fs, common := m.flagSet("migrate")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -106,7 +96,7 @@ func (m *Main) migrate(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		action = pos[0]
 	}
-	cfg, _, err := m.loadConfig(common)
+	cfg, _, err := m.loadConfig(*common)
 	if err != nil {
 		return err
 	}
