@@ -152,3 +152,42 @@ func TestOriginCheck(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestSlowClientIsDropped streams a long answer to a client that stops
+// reading: once more than limits.max_pending_bytes wait in its write queue
+// the server drops the connection instead of buffering without bound, and
+// counts it.
+func TestSlowClientIsDropped(t *testing.T) {
+	ts := startServer(t, serverOpts{
+		env: map[string]string{
+			"WEALTHCOACH_LIMITS_MAX_PENDING_BYTES": "262144",
+			"WEALTHCOACH_STREAM_FLUSH_BYTES":       "64",
+			"WEALTHCOACH_STREAM_FLUSH_INTERVAL":    "1ms",
+			"WEALTHCOACH_LLM_MAX_TOKENS":           "100000",
+		},
+		// Each frame repeats the whole answer so far: thousands of tokens
+		// make tens of megabytes, more than loopback socket buffers hold.
+		fake: llmfake.Options{Tokens: 30000},
+	})
+	ts.addUser("sly", nil)
+	c := ts.connect("sly")
+	c.Pause() // stop reading; the server's writes back up
+	mustSend(t, c, msg("tell me everything"))
+	waitForT(t, 20*time.Second, "the slow client to be dropped", func() bool {
+		tr := ts.stats()["transport"].(map[string]any)
+		return tr["slow_dropped"].(float64) == 1
+	})
+	c.Resume()
+	ce, err := c.Closed(frameWait)
+	if err != nil || ce.Code != 1006 {
+		t.Fatalf("want the connection dropped (1006), got %v %v", ce, err)
+	}
+	waitForT(t, 5*time.Second, "the model call to be cancelled", func() bool { return ts.model.Active() == 0 })
+	// The server goes on serving others.
+	ts.addUser("ok", nil)
+	other := ts.connect("ok")
+	mustSend(t, other, map[string]string{"type": "ping"})
+	if f := next(t, other); f.Type != "pong" {
+		t.Fatalf("want pong, got %s", f.Raw)
+	}
+}

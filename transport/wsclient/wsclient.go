@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -61,6 +62,7 @@ type Client struct {
 	frames chan *Frame
 	closed chan struct{}
 	err    *CloseError
+	paused sync.Mutex // held while Pause is in effect; the reader waits on it
 }
 
 // Dial opens a connection to url (ws://host:port/ws/chat).
@@ -154,6 +156,13 @@ func (c *Client) Closed(timeout time.Duration) (*CloseError, error) {
 	}
 }
 
+// Pause stops reading from the socket until Resume, as a client that has
+// stopped reading would: the server's writes back up. For tests.
+func (c *Client) Pause() { c.paused.Lock() }
+
+// Resume undoes Pause.
+func (c *Client) Resume() { c.paused.Unlock() }
+
 // Done is closed when the connection has ended.
 func (c *Client) Done() <-chan struct{} { return c.closed }
 
@@ -182,6 +191,8 @@ func (h handler) OnPong(*gws.Conn, []byte)     {}
 
 func (h handler) OnMessage(_ *gws.Conn, m *gws.Message) {
 	defer m.Close()
+	h.c.paused.Lock() // wait out a Pause
+	h.c.paused.Unlock()
 	raw := append([]byte(nil), m.Bytes()...)
 	f := &Frame{Raw: raw}
 	if err := json.Unmarshal(raw, f); err != nil {
