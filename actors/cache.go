@@ -61,7 +61,9 @@ func (a *cacheActor) Receive(c actor.Context) {
 			defer cancel()
 			if err := o.Cache.Set(ctx, m.key, m.answer, o.CacheTTL); err != nil {
 				a.count(false, err)
+				return
 			}
+			a.node.stats.CacheStores.Add(1)
 		})
 	}
 }

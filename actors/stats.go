@@ -29,6 +29,7 @@ type Stats struct {
 	CacheHits   atomic.Int64
 	CacheMisses atomic.Int64
 	CacheErrors atomic.Int64
+	CacheStores atomic.Int64 // answers written to the cache
 
 	LLMInFlight    atomic.Int64
 	LLMRequests    atomic.Int64

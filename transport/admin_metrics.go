@@ -123,6 +123,7 @@ func (c *adminCollector) addSessionMetrics(st *actors.Stats) {
 func (c *adminCollector) addModelMetrics(st *actors.Stats) {
 	c.value("wealthcoach_cache_requests_total", "Response cache lookups by result.", "result", promCounter,
 		metricEach([]string{"hit", "miss", "error"}, &st.CacheHits, &st.CacheMisses, &st.CacheErrors))
+	c.value("wealthcoach_cache_stores_total", "Answers written to the response cache.", "", promCounter, metricOne(&st.CacheStores))
 	c.value("wealthcoach_llm_in_flight", "Model calls in progress.", "", promGauge, metricOne(&st.LLMInFlight))
 	c.value("wealthcoach_llm_requests_total", "Model calls started.", "", promCounter, metricOne(&st.LLMRequests))
 	c.value("wealthcoach_llm_errors_total", "Model calls that failed.", "", promCounter, metricOne(&st.LLMErrors))

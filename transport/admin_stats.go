@@ -49,6 +49,7 @@ type cacheCounts struct {
 	Hits     int64   `json:"hits"`
 	Misses   int64   `json:"misses"`
 	Errors   int64   `json:"errors"`
+	Stores   int64   `json:"stores"`
 	HitRatio float64 `json:"hit_ratio"`
 }
 
@@ -146,7 +147,8 @@ func (a *admin) report() statsReport {
 }
 
 func cacheReport(st *actors.Stats) cacheCounts {
-	c := cacheCounts{Hits: st.CacheHits.Load(), Misses: st.CacheMisses.Load(), Errors: st.CacheErrors.Load()}
+	c := cacheCounts{Hits: st.CacheHits.Load(), Misses: st.CacheMisses.Load(), Errors: st.CacheErrors.Load(),
+		Stores: st.CacheStores.Load()}
 	if looked := c.Hits + c.Misses; looked > 0 {
 		c.HitRatio = roundTo(float64(c.Hits)/float64(looked), 4)
 	}

@@ -256,7 +256,7 @@ func TestAdminStatsShape(t *testing.T) {
 	want := map[string]string{
 		"":           "actors,build,cache,latency_ms,llm,process,rejections,sessions,transport,uptime_seconds,users",
 		"sessions":   "authenticated,closed,failures,opened,stopped,streaming,unauthenticated",
-		"cache":      "errors,hit_ratio,hits,misses",
+		"cache":      "errors,hit_ratio,hits,misses,stores",
 		"llm":        "answer_ms,errors,in_flight,rate_limited,requests,retries,tokens_in,tokens_out,ttft_ms",
 		"latency_ms": "auth,cached_answer",
 		"transport": "bytes_in,bytes_out,flood_dropped,frames_in,frames_out,open_sockets,origins_refused," +

@@ -28,6 +28,14 @@ func (ts *testServer) cacheStat(name string) float64 {
 	return ts.stats()["cache"].(map[string]any)[name].(float64)
 }
 
+// waitStored waits until n answers have been written to the cache: a
+// finished answer is stored after its done frame, so a test asking again
+// at once could beat the write.
+func (ts *testServer) waitStored(n int) {
+	ts.t.Helper()
+	waitForT(ts.t, 5*time.Second, "answers to reach the cache", func() bool { return ts.cacheStat("stores") >= float64(n) })
+}
+
 // TestRedisOutage stops Redis under a running server: chats go on from the
 // model, the failures are counted, and when Redis is back the cache serves
 // again without a restart.
@@ -44,6 +52,7 @@ func TestRedisOutage(t *testing.T) {
 		return a[len(a)-1].Cached
 	}
 	ask("first question")
+	ts.waitStored(1)
 	if !ask("first question") {
 		t.Fatal("no cache hit with Redis up")
 	}

@@ -90,6 +90,7 @@ func TestCacheHitsAndContext(t *testing.T) {
 			t.Fatal("first answer claims to be cached")
 		}
 		calls := ts.model.RequestCount()
+		ts.waitStored(1)
 
 		// The same question with the same (empty) history, in a fresh session:
 		// one cached frame, and the model is not called.
@@ -232,6 +233,7 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("want retry_after about 1s, got %s", f.Raw)
 	}
 	// A cache hit costs nothing: a fresh session asking q0 again is served.
+	ts.waitStored(2)
 	c2 := ts.connect("gus")
 	mustSend(t, c2, msg("q0"))
 	if a := readAnswer(t, c2); !a[0].Cached {

@@ -16,6 +16,9 @@ func TestSeedPythonClient(t *testing.T) {
 	ts := startServer(t, serverOpts{})
 	ts.addUser("py", nil)
 	for i, want := range []string{"(fresh)", "(cached)"} {
+		if i == 1 {
+			ts.waitStored(1)
+		}
 		out, err := exec.Command(python, "testdata/seed_client.py", ts.ws, token(t, "py", nil)).CombinedOutput()
 		if err != nil {
 			t.Fatalf("run %d: %v\n%s", i, err, out)
