@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -215,6 +216,8 @@ func BenchmarkChatRoundTrip(b *testing.B) {
 	h, p := open(b, n, "bench")
 	b.ReportAllocs()
 	frames := 0
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	for i := 0; b.Loop(); i++ {
 		h.Send(&ChatMessage{Content: "q"})
 		for {
@@ -228,7 +231,11 @@ func BenchmarkChatRoundTrip(b *testing.B) {
 		}
 		roundTrips.Add(1)
 	}
+	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
+	// Allocations per frame sent, the whole pipeline's included (the model
+	// stream, the actor messages, the frames).
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(frames), "allocs/frame")
 }
 
 // slowAccounts never answers until its context ends.

@@ -23,13 +23,15 @@ func (m *Main) fakellm(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.TokenDelay, "token-delay", 50*time.Millisecond, "pause between tokens")
 	fs.Float64Var(&o.FailRate, "fail-rate", 0, "share of requests that fail, 0 to 1")
 	fs.IntVar(&o.FailStatus, "fail-status", 500, "HTTP status of injected failures")
+	fs.Float64Var(&o.CutRate, "cut-rate", 0, "share of streams dropped midway, 0 to 1")
+	fs.Float64Var(&o.HangRate, "hang-rate", 0, "share of requests that stall until the client gives up, 0 to 1")
 	fs.StringVar(&o.APIKey, "api-key", "", "require this bearer token (default: accept any)")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed for injected failures")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.FailRate < 0 || o.FailRate > 1 {
-		return fmt.Errorf("--fail-rate %v: want 0 to 1", o.FailRate)
+	if o.FailRate < 0 || o.CutRate < 0 || o.HangRate < 0 || o.FailRate+o.CutRate+o.HangRate > 1 {
+		return fmt.Errorf("--fail-rate, --cut-rate and --hang-rate must be 0 or more and add up to at most 1")
 	}
 	o.MaxRecorded = -1 // a long-running server must not accumulate requests
 	fake := llmfake.New(o)

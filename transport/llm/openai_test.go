@@ -3,6 +3,7 @@ package llm_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -447,5 +448,48 @@ func BenchmarkFakeStream(b *testing.B) {
 		if got := drain(s); got.err != nil || got.deltas != 40 {
 			b.Fatalf("%d deltas, err %v", got.deltas, got.err)
 		}
+	}
+}
+
+// TestRandomUpstreamFaults drives the fake's random cuts and stalls, the
+// faults the load tool injects with fakellm --cut-rate and --hang-rate.
+func TestRandomUpstreamFaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  llmfake.Options
+		check func(t *testing.T, texts int, err error)
+	}{
+		{"cut midway", llmfake.Options{Tokens: 10, CutRate: 1}, func(t *testing.T, texts int, err error) {
+			if err == nil || texts != 5 {
+				t.Fatalf("want an error after 5 tokens, got %d tokens, err %v", texts, err)
+			}
+		}},
+		{"stalled", llmfake.Options{Tokens: 10, HangRate: 1}, func(t *testing.T, texts int, err error) {
+			if !errors.Is(err, llm.ErrIdleTimeout) || texts != 0 {
+				t.Fatalf("want an idle timeout before any token, got %d tokens, err %v", texts, err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, url := startFake(t, tt.opts)
+			c := newClient(t, url, llm.OpenAIOptions{MaxRetries: -1, IdleTimeout: 300 * time.Millisecond})
+			texts := 0
+			s, err := c.Stream(context.Background(), chatRequest("hello"))
+			for err == nil {
+				var ch llm.Chunk
+				ch, err = s.Recv()
+				if ch.Delta != "" {
+					texts++
+				}
+			}
+			if s != nil {
+				s.Close()
+			}
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			tt.check(t, texts, err)
+		})
 	}
 }

@@ -38,6 +38,12 @@ type Options struct {
 	FailRate float64
 	// FailStatus is the status of random failures. Zero means 500.
 	FailStatus int
+	// CutRate is the probability that a chat request's stream is dropped
+	// midway (after half its tokens), as a crashing upstream would.
+	CutRate float64
+	// HangRate is the probability that a chat request is accepted and then
+	// sends nothing until the client gives up, as a stalled upstream would.
+	HangRate float64
 	// Seed seeds the random failures; equal seeds give equal sequences.
 	Seed int64
 	// APIKey, when set, is required as "Authorization: Bearer <APIKey>";
@@ -209,8 +215,15 @@ func (s *Server) nextFailure() (Failure, bool) {
 		s.queue = s.queue[1:]
 		return f, true
 	}
-	if s.opts.FailRate > 0 && s.rng.Float64() < s.opts.FailRate {
-		return Failure{Status: s.opts.FailStatus}, true
+	// One draw picks at most one kind of failure: the rates add up.
+	x := s.rng.Float64()
+	switch o := &s.opts; {
+	case x < o.FailRate:
+		return Failure{Status: o.FailStatus}, true
+	case x < o.FailRate+o.CutRate:
+		return Failure{CutAfter: max(o.Tokens/2, 1)}, true
+	case x < o.FailRate+o.CutRate+o.HangRate:
+		return Failure{Hang: true}, true
 	}
 	return Failure{}, false
 }
