@@ -163,6 +163,13 @@ func (c *Client) Pause() { c.paused.Lock() }
 // Resume undoes Pause.
 func (c *Client) Resume() { c.paused.Unlock() }
 
+// waitResume returns at once unless Pause is in effect, and then when
+// Resume is called.
+func (c *Client) waitResume() {
+	c.paused.Lock()
+	defer c.paused.Unlock()
+}
+
 // Done is closed when the connection has ended.
 func (c *Client) Done() <-chan struct{} { return c.closed }
 
@@ -191,8 +198,7 @@ func (h handler) OnPong(*gws.Conn, []byte)     {}
 
 func (h handler) OnMessage(_ *gws.Conn, m *gws.Message) {
 	defer m.Close()
-	h.c.paused.Lock() // wait out a Pause
-	h.c.paused.Unlock()
+	h.c.waitResume()
 	raw := append([]byte(nil), m.Bytes()...)
 	f := &Frame{Raw: raw}
 	if err := json.Unmarshal(raw, f); err != nil {
