@@ -42,6 +42,11 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 // loadConfig reads the configuration the flags name, applies --dev and the
 // dev secret, and validates it.
 func (m *Main) loadConfig(c commonFlags) (config.Config, string, error) {
+	return m.loadConfigFor(c, (*config.Config).Validate)
+}
+
+// loadConfigFor is loadConfig with the validation a command needs.
+func (m *Main) loadConfigFor(c commonFlags, validate func(*config.Config) error) (config.Config, string, error) {
 	path, explicit := c.config, c.config != ""
 	if !explicit {
 		path = "config.yaml"
@@ -60,7 +65,7 @@ func (m *Main) loadConfig(c commonFlags) (config.Config, string, error) {
 		}
 		cfg.Auth.JWTSecret = secret
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := validate(&cfg); err != nil {
 		return cfg, source, fmt.Errorf("invalid configuration (%s):\n%w", source, err)
 	}
 	return cfg, source, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/cmd/internal/config"
 	"github.com/wealthwarriors/wealthcoach/store"
 )
 
@@ -79,7 +80,7 @@ func (m *Main) usersSeed(ctx context.Context, args []string) error {
 }
 
 func (m *Main) openConfiguredStore(ctx context.Context, common commonFlags) (appStore, error) {
-	cfg, _, err := m.loadConfig(common)
+	cfg, _, err := m.loadConfigFor(common, (*config.Config).ValidateStore)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +97,7 @@ func (m *Main) migrate(ctx context.Context, args []string) error {
 	if len(pos) > 0 {
 		action = pos[0]
 	}
-	cfg, _, err := m.loadConfig(*common)
+	cfg, _, err := m.loadConfigFor(*common, (*config.Config).ValidateStore)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,16 @@ func (c *Config) Validate() error {
 	return errors.Join(p...)
 }
 
+// ValidateStore checks only what the store commands (users, migrate) use:
+// the store and the logs. They need no JWT secret or listener.
+func (c *Config) ValidateStore() error {
+	var p problems
+	c.validateStorage(&p)
+	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	p.oneOf("log.format", c.Log.Format, "", "json", "text")
+	return errors.Join(p...)
+}
+
 func (c *Config) validateServer(p *problems) {
 	p.listen("server.listen", c.Server.Listen)
 	for _, o := range c.Server.AllowedOrigins {

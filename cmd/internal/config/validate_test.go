@@ -111,3 +111,19 @@ func TestValidateNeverQuotesSecrets(t *testing.T) {
 		t.Errorf("error quotes a secret: %v", err)
 	}
 }
+
+// The store commands run without a JWT secret or listeners, but not with a
+// broken store configuration.
+func TestValidateStore(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err == nil {
+		t.Fatal("the defaults outside dev mode should need a secret")
+	}
+	if err := c.ValidateStore(); err != nil {
+		t.Fatalf("store commands refused the defaults: %v", err)
+	}
+	c.Store.Driver = "oracle"
+	if err := c.ValidateStore(); err == nil || !strings.Contains(err.Error(), "store.driver") {
+		t.Fatalf("want a store.driver error, got %v", err)
+	}
+}
