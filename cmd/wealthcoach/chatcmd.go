@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/cmd/internal/config"
 	"github.com/wealthwarriors/wealthcoach/store"
 	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
 )
@@ -25,7 +26,13 @@ func (m *Main) chat(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, _, err := m.loadConfig(*common)
+	// With a token given, the configuration only supplies the default
+	// URL: no secret is needed to chat.
+	validate := (*config.Config).Validate
+	if *tok != "" {
+		validate = func(*config.Config) error { return nil }
+	}
+	cfg, _, err := m.loadConfigFor(*common, validate)
 	if err != nil {
 		return err
 	}
