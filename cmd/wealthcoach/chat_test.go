@@ -184,15 +184,7 @@ func TestBusyAndCancel(t *testing.T) {
 		t.Fatalf("want a first partial frame, got %s", first.Raw)
 	}
 	mustSend(t, c, map[string]string{"type": "message", "content": "and another", "id": "x"})
-	for {
-		f := next(t, c)
-		if f.Type == "error" {
-			if f.Code != "busy" || f.ReplyTo != "x" {
-				t.Fatalf("want busy for x, got %s", f.Raw)
-			}
-			break
-		}
-	}
+	errorAfterText(t, c, "busy", "x")
 	mustSend(t, c, map[string]string{"type": "cancel"})
 	var done *wsclient.Frame
 	for done == nil {
@@ -270,18 +262,7 @@ func TestModelFailures(t *testing.T) {
 	// A stream cut midway is not retried: llm_unavailable, nothing in memory.
 	ts.model.FailNext(llmfake.Failure{CutAfter: 3})
 	mustSend(t, c, map[string]string{"type": "message", "content": "cut me", "id": "cut"})
-	for {
-		f := next(t, c)
-		if f.Type == "error" {
-			if f.Code != "llm_unavailable" || f.ReplyTo != "cut" {
-				t.Fatalf("want llm_unavailable, got %s", f.Raw)
-			}
-			break
-		}
-		if f.Done {
-			t.Fatalf("a cut stream ended as an answer: %s", f.Raw)
-		}
-	}
+	errorAfterText(t, c, "llm_unavailable", "cut")
 	// A 400 is not retried either.
 	ts.model.FailNext(llmfake.Failure{Status: 400})
 	mustSend(t, c, msg("bad request upstream"))

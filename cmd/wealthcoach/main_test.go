@@ -328,6 +328,25 @@ func msg(content string) map[string]string {
 
 var _ = fmt.Sprintf
 
+// errorAfterText reads past the response frames of an answer still
+// streaming to the error frame that ends or interrupts it, and checks its
+// code and reply_to. A done frame first fails the test.
+func errorAfterText(t *testing.T, c *wsclient.Client, code, replyTo string) {
+	t.Helper()
+	for {
+		f := next(t, c)
+		switch {
+		case f.Type == "error":
+			if f.Code != code || f.ReplyTo != replyTo {
+				t.Fatalf("want error %q for %q, got %s", code, replyTo, f.Raw)
+			}
+			return
+		case f.Done:
+			t.Fatalf("want error %q, but the answer finished: %s", code, f.Raw)
+		}
+	}
+}
+
 // readAnswer reads response frames until the done frame and returns them
 // all; any other frame fails the test.
 func readAnswer(t *testing.T, c *wsclient.Client) []*wsclient.Frame {
