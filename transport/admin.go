@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -101,9 +102,37 @@ func NewAdmin(o AdminOptions) http.Handler {
 		mux.Handle(pattern, h)
 	}
 	if o.Token == "" {
-		return mux
+		return loopbackHostsOnly(mux)
 	}
 	return requireBearer(o.Token, mux)
+}
+
+// loopbackHostsOnly refuses requests whose Host is not a loopback name.
+// Without a token the admin listener trusts whoever can reach it, which
+// for a loopback listener is this machine; but a web page in a local
+// browser can reach it too, through DNS rebinding (its own name resolved
+// to 127.0.0.1), and its requests carry that name in Host.
+func loopbackHostsOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopbackHost(r.Host) {
+			http.Error(w, "admin: host not allowed without admin.token; use localhost, 127.0.0.1 or [::1]", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isLoopbackHost reports whether a Host header names localhost, 127.0.0.1
+// or [::1], with or without a port.
+func isLoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	switch strings.ToLower(host) {
+	case "localhost", "127.0.0.1", "::1", "[::1]":
+		return true
+	}
+	return false
 }
 
 func newAdmin(o AdminOptions) *admin {

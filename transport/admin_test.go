@@ -259,7 +259,7 @@ func TestAdminStatsShape(t *testing.T) {
 		"cache":      "errors,hit_ratio,hits,misses,stores",
 		"llm":        "answer_ms,errors,in_flight,rate_limited,requests,retries,tokens_in,tokens_out,ttft_ms",
 		"latency_ms": "auth,cached_answer",
-		"transport": "bytes_in,bytes_out,flood_dropped,frames_in,frames_out,open_sockets,origins_refused," +
+		"transport": "accept_errors,bytes_in,bytes_out,flood_dropped,frames_in,frames_out,open_sockets,origins_refused," +
 			"silent_dropped,slow_dropped,upgrade_errors,upgrades",
 		"process": "gc_cycles,goroutines,heap_alloc_bytes,heap_sys_bytes,rss_bytes",
 		"actors":  "cache,model,registry,session",

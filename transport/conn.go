@@ -15,6 +15,7 @@ import (
 type conn struct {
 	srv    *Server
 	ws     *gws.Conn
+	nc     *netConn // the socket under ws
 	handle actors.Handle
 	opened bool // a session was started; set in OnOpen, read on the read goroutine
 
@@ -35,6 +36,7 @@ var _ actors.Peer = (*conn)(nil)
 // Connected implements actors.Peer.
 func (c *conn) Connected(sessionID, userID string) {
 	c.authed.Store(true)
+	c.nc.authenticated()
 	c.write(appendConnected(make([]byte, 0, 96), sessionID, userID))
 }
 
@@ -71,11 +73,18 @@ func (c *conn) closeRaw(code uint16, reason string) {
 		return
 	}
 	c.sentCode.Store(uint32(code))
-	ws, timeout := c.ws, c.srv.opts.WriteTimeout
-	ws.Async(func() {
-		_ = ws.SetWriteDeadline(time.Now().Add(timeout))
-		_ = ws.WriteClose(code, []byte(reason))
-	})
+	ws := c.ws
+	ws.Async(func() { _ = ws.WriteClose(code, []byte(reason)) })
+}
+
+// refuseOversized closes at once with 1009, from the read goroutine: the
+// frame announced is never read, so nothing queued may wait for it.
+func (c *conn) refuseOversized() {
+	if !c.closing.CompareAndSwap(false, true) {
+		return
+	}
+	c.sentCode.Store(closeTooLarge)
+	_ = c.ws.WriteClose(closeTooLarge, []byte(reasonTooLarge))
 }
 
 // write queues one text frame. It never blocks: a client that lets more
@@ -95,10 +104,9 @@ func (c *conn) write(frame []byte) {
 	st.FramesOut.Add(1)
 	st.BytesOut.Add(n)
 	st.FrameSizeOut.Observe(uint64(n))
-	ws, timeout := c.ws, c.srv.opts.WriteTimeout
+	ws := c.ws
 	ws.Async(func() {
-		_ = ws.SetWriteDeadline(time.Now().Add(timeout))
-		_ = ws.WriteMessage(gws.OpcodeText, frame)
+		_ = ws.WriteMessage(gws.OpcodeText, frame) // netConn sets the deadline
 		c.pending.Add(-n)
 	})
 }
@@ -143,10 +151,7 @@ func (c *conn) beat(now time.Time) {
 		c.drop("client silent for " + idle.Round(time.Second).String())
 	case idle > interval:
 		ws := c.ws
-		ws.Async(func() {
-			_ = ws.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-			_ = ws.WritePing(nil)
-		})
+		ws.Async(func() { _ = ws.WritePing(nil) })
 	}
 }
 

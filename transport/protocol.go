@@ -22,10 +22,14 @@ const (
 	closeUnsupported = 1003 // binary frame
 	closeTooLarge    = 1009 // frame over the read limit
 	closeGoingAway   = 1001
+	closeNoStatus    = 1005 // the client's close frame carried no status code
 	closeAbnormal    = 1006 // no close frame: the TCP connection dropped
 )
 
-const reasonBinary = "Binary frames not supported"
+const (
+	reasonBinary   = "Binary frames not supported"
+	reasonTooLarge = "Frame too large"
+)
 
 // closes maps every code that ends a session to its wire form. The reasons
 // are part of the protocol: clients match on them.

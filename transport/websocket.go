@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,6 +78,7 @@ type Stats struct {
 	Upgrades       atomic.Int64 // connections upgraded
 	UpgradeErrors  atomic.Int64 // failed handshakes
 	OriginsRefused atomic.Int64
+	AcceptErrors   atomic.Int64 // listener accept failures, such as too many open files
 	FramesIn       atomic.Int64
 	FramesOut      atomic.Int64
 	BytesIn        atomic.Int64
@@ -101,10 +103,11 @@ type Server struct {
 	origins  map[string]bool
 	anyOrig  bool
 
-	closed atomic.Bool
-	conns  sync.Map // *conn -> struct{}, for heartbeats
-	stop   chan struct{}
-	done   chan struct{}
+	closed   atomic.Bool
+	conns    sync.Map // *conn -> struct{}, for heartbeats
+	refusals logEvery // log lines about refused upgrades
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // NewServer builds the endpoint and starts its heartbeat goroutine, which
@@ -112,7 +115,7 @@ type Server struct {
 func NewServer(sessions Sessions, opts Options) *Server {
 	opts.setDefaults()
 	s := &Server{opts: opts, log: opts.Logger, sessions: sessions, origins: make(map[string]bool),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), refusals: logEvery{interval: rejectLogInterval}}
 	for _, o := range opts.AllowedOrigins {
 		if o == "*" {
 			s.anyOrig = true
@@ -148,11 +151,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
 		s.Stats.OriginsRefused.Add(1)
-		s.log.Info("websocket origin refused", slog.String("origin", origin))
+		s.refusals.log(s.log, slog.LevelInfo, "websocket origin refused", slog.String("origin", clip(origin, maxLoggedValue)))
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	socket, err := s.upgrader.Upgrade(w, r)
+	socket, err := s.upgrade(w, r)
 	if err != nil {
 		s.Stats.UpgradeErrors.Add(1)
 		s.log.Debug("websocket upgrade failed", slog.String("error", err.Error()))
@@ -160,6 +163,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Stats.Upgrades.Add(1)
 	go socket.ReadLoop()
+}
+
+// upgrade hijacks the connection and hands gws the socket wrapped in a
+// netConn, which enforces the write deadline and the first-frame limit.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, error) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "websocket upgrade not supported", http.StatusInternalServerError)
+		return nil, errors.New("response writer cannot hijack")
+	}
+	raw, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, fmt.Errorf("hijack: %w", err)
+	}
+	// A client that sent frames before reading the 101 left them in the
+	// HTTP server's buffer.
+	var pre []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		pre, _ = brw.Reader.Peek(n)
+		pre = append([]byte(nil), pre...)
+	}
+	nc := newNetConn(raw, s.opts.WriteTimeout, s.opts.MaxAuthFrameBytes, pre)
+	socket, err := s.upgrader.UpgradeFromConn(nc, bufio.NewReaderSize(nc, s.opts.ReadBufferSize), r)
+	if err != nil {
+		return nil, err
+	}
+	c := socket.Session().(*conn)
+	c.nc = nc
+	nc.tooLarge = c.refuseOversized
+	return socket, nil
 }
 
 func (s *Server) originAllowed(origin string) bool {
@@ -247,7 +280,7 @@ func (s *Server) OnMessage(socket *gws.Conn, m *gws.Message) {
 	s.Stats.FrameSizeIn.Observe(uint64(len(b)))
 	if len(b) > s.opts.MaxFrameBytes || (!c.authed.Load() && len(b) > s.opts.MaxAuthFrameBytes) {
 		// The deflate extension can inflate a frame past the wire limit.
-		c.closeRaw(closeTooLarge, "Frame too large")
+		c.closeRaw(closeTooLarge, reasonTooLarge)
 		return
 	}
 	if !c.allow(time.Now()) {
@@ -273,17 +306,22 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 	case code != 0:
 	case errors.As(err, &ce):
 		code = int(ce.Code)
+		if code == 0 {
+			code = closeNoStatus // a close frame without a status code
+		}
 	default:
 		code = closeAbnormal
 	}
 	c.handle.Send(&actors.Disconnected{CloseCode: code})
 }
 
-// OnPing answers a protocol ping.
+// OnPing answers a protocol ping with its payload (RFC 6455 section 5.5.3),
+// queued behind the frames already being written, as every write is.
 func (s *Server) OnPing(socket *gws.Conn, payload []byte) {
 	defer recoverCallback(s.log, "OnPing")
 	socket.Session().(*conn).lastRead.Store(time.Now().UnixNano())
-	_ = socket.WritePong(payload)
+	echo := append([]byte(nil), payload...)
+	socket.Async(func() { _ = socket.WritePong(echo) })
 }
 
 // OnPong notes that an idle client is still there.

@@ -41,3 +41,24 @@ func pythonWithWebsockets() string {
 	}
 	return ""
 }
+
+// TestStockClientKeepaliveSurvivesSilence: the websockets library pings
+// every 20 s by default and gives up when no pong comes. A client left
+// quiet past two of its pings (and far past the server's write timeout)
+// must stay connected and then chat.
+func TestStockClientKeepaliveSurvivesSilence(t *testing.T) {
+	t.Parallel()
+	python := pythonWithWebsockets()
+	if python == "" {
+		t.Skip("no python3 with the websockets module; on Debian: apt-get install python3-websockets")
+	}
+	ts := startServer(t, serverOpts{env: map[string]string{"WEALTHCOACH_SERVER_WRITE_TIMEOUT": "1s"}})
+	ts.addUser("idle", nil)
+	out, err := exec.Command(python, "testdata/idle_client.py", ts.ws, token(t, "idle", nil), "45").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "answered after 45") {
+		t.Fatalf("want an answer after the quiet spell, got:\n%s", out)
+	}
+}

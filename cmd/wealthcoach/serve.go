@@ -22,6 +22,7 @@ type hooks struct {
 	ready    func(publicAddr, adminAddr string) // called once both listeners are up
 	node     func(*actors.Options)              // adjusts the node's options
 	accounts func(actors.AccountLoader) actors.AccountLoader
+	http     func(public, admin *http.Server) // adjusts the listeners' timeouts
 }
 
 func (m *Main) serve(ctx context.Context, args []string) error {
@@ -90,8 +91,19 @@ func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*ser
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "not found: the chat endpoint is /ws/chat", http.StatusNotFound)
 	})
-	s.public = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	// Without these an idle keep-alive connection is held forever, and
+	// enough of them exhaust the open files. Upgraded sockets are
+	// hijacked, so the timeouts stop applying to them.
+	s.public = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 10 * time.Second, IdleTimeout: 5 * time.Second,
+		ErrorLog: transport.HTTPErrorLog(log, "chat", &ws.Stats.AcceptErrors)}
+	// No WriteTimeout on the admin listener: /debug/pprof/profile streams
+	// for as long as it was asked to.
+	s.admin = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		IdleTimeout: 60 * time.Second, ErrorLog: transport.HTTPErrorLog(log, "admin", &ws.Stats.AcceptErrors)}
+	if m.hooks.http != nil {
+		m.hooks.http(s.public, s.admin)
+	}
 	return s, nil
 }
 
