@@ -1,8 +1,6 @@
 package transport
 
 import (
-	"encoding/json"
-	"errors"
 	"strconv"
 	"unicode/utf8"
 
@@ -49,55 +47,206 @@ var closes = map[actors.Code]closeSpec{
 // maxIDChars is the longest message id a client may send.
 const maxIDChars = 64
 
-// inFrame is every field a client frame may carry. Pointers tell a missing
-// field from an empty one.
+// field numbers the keys a client frame may carry; frameFields gives each
+// its exact name and JSON type. A new key is a constant here and a line in
+// frameFields; a new frame type is a case in decodeFrame.
+type field int8
+
+const (
+	fieldType field = iota
+	fieldToken
+	fieldContent
+	fieldID
+	fieldCount
+	noField field = -1
+)
+
+var frameFields = [fieldCount]struct {
+	name string
+	kind valueKind
+}{
+	fieldType:    {"type", kindString},
+	fieldToken:   {"token", kindString},
+	fieldContent: {"content", kindString},
+	fieldID:      {"id", kindString},
+}
+
+// valueKind is the JSON type a key's value must have. null is accepted for
+// every kind and reads as a missing key.
+type valueKind uint8
+
+const (
+	kindString valueKind = iota
+	kindNumber
+)
+
+func (k valueKind) accepts(raw []byte) bool {
+	switch k {
+	case kindString:
+		return raw[0] == '"'
+	case kindNumber:
+		return raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9')
+	}
+	return false
+}
+
+func (k valueKind) String() string {
+	if k == kindNumber {
+		return "number"
+	}
+	return "string"
+}
+
+const reasonNotObject = "frame is not a JSON object"
+
+// inFrame is what decodeFrame reads of a client frame: the raw values of the
+// known top-level keys, matched by their exact names after unescaping.
+// Values stay raw until used, so a frame type pays only for its own fields.
 type inFrame struct {
-	Type    *string `json:"type"`
-	Token   *string `json:"token"`
-	Content *string `json:"content"`
-	ID      *string `json:"id"`
+	raw     [fieldCount][]byte // as sent; nil when the key is missing, null or of the wrong type
+	badType field              // the first key, in frame order, whose value has the wrong type
+}
+
+// read checks that b is one JSON value and records the known keys of its
+// top-level object. It returns why the frame cannot be used, or "". null
+// reads as an empty object, as encoding/json reads it.
+func (f *inFrame) read(b []byte) string {
+	f.badType = noField
+	s := jsonScanner{b: b}
+	s.space()
+	if !s.take('{') {
+		if s.literal("null") && s.end() {
+			return ""
+		}
+		return reasonNotObject
+	}
+	var seen uint64 // bit i: frameFields[i] was met
+	var unknown keySet
+	var dup []byte
+	s.space()
+	if s.take('}') {
+		if s.end() {
+			return ""
+		}
+		return reasonNotObject
+	}
+	for {
+		rawKey, ok := s.str()
+		if !ok {
+			return reasonNotObject
+		}
+		s.space()
+		if !s.take(':') {
+			return reasonNotObject
+		}
+		s.space()
+		start := s.i
+		if !s.value(2) {
+			return reasonNotObject
+		}
+		if dup == nil {
+			key := keyText(rawKey)
+			if k := lookupField(key); k != noField {
+				if seen&(1<<k) != 0 {
+					dup = key
+				}
+				seen |= 1 << k
+				f.set(k, b[start:s.i])
+			} else if !unknown.add(key) {
+				dup = key
+			}
+		}
+		s.space()
+		if s.take(',') {
+			s.space()
+			continue
+		}
+		if s.take('}') && s.end() {
+			break
+		}
+		return reasonNotObject
+	}
+	if dup != nil {
+		// Which of two values counts is a guess any reader could make
+		// differently, so the frame is refused.
+		return "frame has a duplicate key " + strconv.Quote(truncate(string(dup), 32))
+	}
+	return ""
+}
+
+func lookupField(key []byte) field {
+	for i := range frameFields {
+		if string(key) == frameFields[i].name {
+			return field(i)
+		}
+	}
+	return noField
+}
+
+// set records the value of a known key.
+func (f *inFrame) set(k field, val []byte) {
+	switch {
+	case string(val) == "null":
+	case frameFields[k].kind.accepts(val):
+		f.raw[k] = val
+	case f.badType == noField:
+		f.badType = k
+	}
+}
+
+// text returns a string field's decoded bytes, which may share memory with
+// the frame, or nil when the frame does not carry it as a string.
+func (f *inFrame) text(k field) []byte {
+	if f.raw[k] == nil {
+		return nil
+	}
+	return keyText(f.raw[k])
+}
+
+// str returns a string field as a copy, and whether the frame carries it.
+func (f *inFrame) str(k field) (string, bool) {
+	if f.raw[k] == nil {
+		return "", false
+	}
+	return unquote(f.raw[k]), true
 }
 
 // decodeFrame turns a client text frame into the message for its session.
 // It never fails: a frame it cannot use becomes *actors.Invalid, which the
-// session answers according to its state.
+// session answers according to its state. Key names are exact (SPEC 3):
+// {"TYPE":"ping"} has no type, and a key given twice makes the frame invalid.
+// Nothing returned shares memory with b.
 func decodeFrame(b []byte) any {
 	var f inFrame
-	err := json.Unmarshal(b, &f)
-	var typeErr *json.UnmarshalTypeError
-	if err != nil && (!errors.As(err, &typeErr) || typeErr.Field == "") {
-		return &actors.Invalid{Reason: "frame is not a JSON object"}
+	if reason := f.read(b); reason != "" {
+		return &actors.Invalid{Reason: reason}
 	}
-	if f.Type == nil || (typeErr != nil && typeErr.Field == "type") {
+	typ := f.text(fieldType)
+	if typ == nil {
 		return &actors.Invalid{Reason: `frame needs a string "type"`}
 	}
-	switch *f.Type {
+	switch string(typ) {
 	case "authenticate":
-		tokenOK := f.Token != nil && (typeErr == nil || typeErr.Field != "token")
-		return &actors.Authenticate{Token: deref(f.Token), TokenOK: tokenOK}
+		token, ok := f.str(fieldToken)
+		return &actors.Authenticate{Token: token, TokenOK: ok}
 	case "message":
-		if typeErr != nil {
-			return &actors.Invalid{Reason: strconv.Quote(typeErr.Field) + " must be a string"}
+		if f.badType != noField {
+			k := frameFields[f.badType]
+			return &actors.Invalid{Reason: strconv.Quote(k.name) + " must be a " + k.kind.String()}
 		}
-		id := deref(f.ID)
+		id, _ := f.str(fieldID)
 		if utf8.RuneCountInString(id) > maxIDChars {
 			return &actors.Invalid{Reason: `"id" is longer than 64 characters`}
 		}
-		return &actors.ChatMessage{ID: id, Content: deref(f.Content)}
+		content, _ := f.str(fieldContent)
+		return &actors.ChatMessage{ID: id, Content: content}
 	case "cancel":
 		return &actors.Cancel{}
 	case "ping":
 		return &actors.Ping{}
 	default:
-		return &actors.Invalid{Reason: "unknown frame type " + strconv.Quote(truncate(*f.Type, 32))}
+		return &actors.Invalid{Reason: "unknown frame type " + strconv.Quote(truncate(string(typ), 32))}
 	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 func truncate(s string, n int) string {

@@ -13,8 +13,9 @@ import (
 
 // FuzzVerify feeds arbitrary strings to Verify. It must never panic, refuse
 // only with an *Error whose message holds no part of the token, and accept
-// only a token whose HS256 signature checks out by an independent
-// computation and whose user id matches an independent decoding.
+// only a token of base64url characters and two dots whose HS256 signature
+// checks out by an independent computation and whose user id matches an
+// independent decoding.
 func FuzzVerify(f *testing.F) {
 	now := time.Now()
 	exp := now.Add(24 * time.Hour).Unix()
@@ -30,6 +31,16 @@ func FuzzVerify(f *testing.F) {
 		rawHS256(hs256Header, `{"sub":"al\u0069ce","SUB":"x","exp":`+jsonNumber(exp)+`.5,"n":{"a":[1,"}"]}}`, testSecret),
 		rawHS256(`{"alg":"HS256","crit":["b64"]}`, `{"sub":"alice","exp":`+jsonNumber(exp)+`}`, testSecret),
 		"", ".", "..", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.e30.", strings.Repeat("A", MaxTokenBytes+1),
+		valid + "\n",
+		valid + "\r\n",
+		valid[:len(valid)-10] + "\r\n" + valid[len(valid)-10:],
+		valid + " ",
+		" " + valid,
+		valid + "=",
+		valid[:len(valid)-1] + "+",
+		valid[:len(valid)-1] + "/",
+		valid + ".",
+		strings.Replace(valid, ".", "\n.", 1),
 	} {
 		f.Add(seed)
 	}
@@ -49,6 +60,11 @@ func FuzzVerify(f *testing.F) {
 		parts := strings.Split(token, ".")
 		if len(parts) != 3 {
 			t.Fatalf("accepted a token with %d segments", len(parts))
+		}
+		if i := strings.IndexFunc(token, func(r rune) bool {
+			return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.')
+		}); i >= 0 {
+			t.Fatalf("accepted a token with %q at byte %d", token[i], i)
 		}
 		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 		if err != nil {

@@ -173,11 +173,16 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 	return nil, errNoKey
 }
 
-// Verify checks token and returns the user id it carries. Every refusal is
-// an *Error.
+// Verify checks token and returns the user id it carries. The token must be
+// in compact form, base64url characters and two dots only: white space,
+// padding and the standard alphabet's '+' and '/' are malformed. Every
+// refusal is an *Error.
 func (v *Verifier) Verify(token string) (userID string, err error) {
 	if len(token) > MaxTokenBytes {
 		return "", errTooLong
+	}
+	if !compactForm(token) {
+		return "", errMalformed
 	}
 	c := &claims{v: v}
 	t, err := v.parser.ParseWithClaims(token, c, v.keyFunc)
@@ -188,6 +193,24 @@ func (v *Verifier) Verify(token string) (userID string, err error) {
 		return "", errNoUser
 	}
 	return c.user, nil
+}
+
+// compactForm reports whether token is three base64url segments without
+// padding (RFC 7515 compact serialization) joined by exactly two dots.
+// Go's base64 decoder skips CR and LF, so without this check a token with a
+// line break appended or pasted into its signature would still verify.
+func compactForm(token string) bool {
+	dots := 0
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+		case c == '.':
+			dots++
+		default:
+			return false
+		}
+	}
+	return dots == 2
 }
 
 // refusal maps a parser error to one of the package's fixed errors.

@@ -196,6 +196,47 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyRefusesNonCompactTokens checks that only base64url characters
+// and exactly two dots get past Verify. Go's base64 decoder skips CR and LF,
+// so a token with a line break appended or inside its signature would
+// otherwise verify.
+func TestVerifyRefusesNonCompactTokens(t *testing.T) {
+	v := mustVerifier(t, Options{Secret: testSecret})
+	valid := mustMint(t, MintOptions{})
+	if got, err := v.Verify(valid); err != nil || got != "alice" {
+		t.Fatalf("Verify(valid) = %q, %v; want alice", got, err)
+	}
+	parts := strings.Split(valid, ".")
+	head, sig := parts[0]+"."+parts[1]+".", parts[2]
+	tests := []struct{ name, token string }{
+		{"newline appended", valid + "\n"},
+		{"CR LF appended", valid + "\r\n"},
+		{"CR LF inside the signature", head + sig[:10] + "\r\n" + sig[10:]},
+		{"LF inside the payload", parts[0] + "." + parts[1][:5] + "\n" + parts[1][5:] + "." + sig},
+		{"space appended", valid + " "},
+		{"space inside the signature", head + sig[:10] + " " + sig[10:]},
+		{"leading space", " " + valid},
+		{"tab", valid + "\t"},
+		{"NUL", valid + "\x00"},
+		{"padding", valid + "="},
+		{"padding inside", head + sig[:len(sig)-1] + "=="},
+		{"plus", head + "+" + sig[1:]},
+		{"slash", head + "/" + sig[1:]},
+		{"non-ASCII", head + sig + "é"},
+		{"three dots", valid + "."},
+		{"three dots inside", parts[0] + "." + parts[1] + ".." + sig},
+		{"one dot", parts[0] + parts[1] + "." + sig},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := v.Verify(tc.token)
+			if !errors.Is(err, errMalformed) || got != "" {
+				t.Fatalf("Verify(%q) = %q, %v; want %v", tc.token, got, err, errMalformed)
+			}
+		})
+	}
+}
+
 func TestErrorUnwrapsToJWTSentinels(t *testing.T) {
 	v := mustVerifier(t, Options{Secret: testSecret})
 	_, err := v.Verify(mustMint(t, MintOptions{Now: time.Now().Add(-2 * time.Hour)}))
