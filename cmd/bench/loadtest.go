@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/wealthwarriors/wealthcoach/internal/loadtest"
 )
 
 // loadSpec is one run of `wealthcoach loadtest`.
@@ -25,69 +27,16 @@ type loadSpec struct {
 	ServerPID int
 }
 
-// loadReport is the part of loadtest's --json summary the bench reads.
-type loadReport struct {
-	Sessions      int          `json:"sessions"`
-	Connected     int64        `json:"connected"`
-	Answers       int64        `json:"answers"`
-	Cached        int64        `json:"cached_answers"`
-	ConnectPhase  float64      `json:"connect_phase_ms"`
-	HandshakeRate float64      `json:"handshakes_per_second"`
-	ChatPhase     float64      `json:"chat_phase_ms"`
-	Stopped       string       `json:"stopped"`
-	Latency       []latency    `json:"latency"`
-	Errors        []loadError  `json:"errors"`
-	ErrorCount    int64        `json:"error_count"`
-	Server        *serverUsage `json:"server"`
-	ClientCPU     float64      `json:"client_cpu_ms"`
-}
-
-type latency struct {
-	Name  string  `json:"name"`
-	Count int64   `json:"count"`
-	P50   float64 `json:"p50_ms"`
-	P90   float64 `json:"p90_ms"`
-	P99   float64 `json:"p99_ms"`
-	Max   float64 `json:"max_ms"`
-}
-
-type loadError struct {
-	Kind    string `json:"kind"`
-	Count   int64  `json:"count"`
-	Example string `json:"example"`
-}
-
-type serverUsage struct {
-	ConnectCPU      float64 `json:"connect_cpu_ms"`
-	CPUPerHandshake float64 `json:"cpu_per_handshake_ms"`
-	ChatCPU         float64 `json:"chat_cpu_ms"`
-	CPUPerAnswer    float64 `json:"cpu_per_answer_ms"`
-	RSSBefore       int64   `json:"rss_before_bytes"`
-	RSSConnected    int64   `json:"rss_connected_bytes"`
-	RSSPerSession   float64 `json:"rss_per_idle_session_bytes"`
-	Warning         string  `json:"warning"`
-}
-
-// metric returns the named latency row, zero when absent.
-func (r *loadReport) metric(name string) latency {
-	for _, l := range r.Latency {
-		if l.Name == name {
-			return l
-		}
-	}
-	return latency{Name: name}
-}
-
-// server returns the server samples, zero when the run took none.
-func (r *loadReport) server() serverUsage {
+// serverOf returns the server samples, zero when the run took none.
+func serverOf(r *loadtest.Report) loadtest.ServerUsage {
 	if r.Server == nil {
-		return serverUsage{}
+		return loadtest.ServerUsage{}
 	}
 	return *r.Server
 }
 
 // errorSummary names the most frequent errors, for progress lines.
-func (r *loadReport) errorSummary() string {
+func errorSummary(r *loadtest.Report) string {
 	if r.ErrorCount == 0 {
 		return "no errors"
 	}
@@ -101,9 +50,10 @@ func (r *loadReport) errorSummary() string {
 	return s
 }
 
-// loadtest runs the load tool and reads its report. Errors under load are
-// in the report; the error return is for a run that produced none.
-func (b *bench) loadtest(ctx context.Context, s loadSpec) (*loadReport, error) {
+// loadtest runs the load tool as its own process, as a person would, and
+// reads its JSON report. Errors under load are in the report; the error
+// return is for a run that produced none.
+func (b *bench) loadtest(ctx context.Context, s loadSpec) (*loadtest.Report, error) {
 	file := filepath.Join(b.dir, s.Name+".json")
 	args := []string{"loadtest", "--url", s.URL,
 		"--sessions", strconv.Itoa(s.Sessions), "--users-prefix", userPrefix,
@@ -124,12 +74,12 @@ func (b *bench) loadtest(ctx context.Context, s loadSpec) (*loadReport, error) {
 	return readLoadReport(file)
 }
 
-func readLoadReport(file string) (*loadReport, error) {
+func readLoadReport(file string) (*loadtest.Report, error) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read load report: %w", err)
 	}
-	var r loadReport
+	var r loadtest.Report
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("decode load report %s: %w", file, err)
 	}

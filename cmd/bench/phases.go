@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
-)
 
-// Latency rows of loadtest's report.
-const (
-	metricFirstToken = "first_token"
-	metricCached     = "cached_answer"
+	"github.com/wealthwarriors/wealthcoach/internal/loadtest"
 )
 
 // targetKind is what withTarget starts.
@@ -116,17 +112,17 @@ func (b *bench) connectPhase(ctx context.Context, run int, m *measurements) erro
 			return err
 		}
 		m.add(s, figConnectRate, burst.HandshakeRate)
-		m.add(s, figCPUPerHandshake, burst.server().CPUPerHandshake)
-		m.add(s, figRSSPerSessionBurst, burst.server().RSSPerSession/1024)
-		m.add(s, figRSSPerSession, paced.server().RSSPerSession/1024)
+		m.add(s, figCPUPerHandshake, serverOf(burst).CPUPerHandshake.Float())
+		m.add(s, figRSSPerSessionBurst, serverOf(burst).RSSPerSession/1024)
+		m.add(s, figRSSPerSession, serverOf(paced).RSSPerSession/1024)
 		m.add(s, figConnectErrors, float64(burst.ErrorCount+paced.ErrorCount))
 	}
 	return nil
 }
 
 // connectIdle connects the idle sessions to a fresh target.
-func (b *bench) connectIdle(ctx context.Context, name string, kind targetKind, ramp time.Duration) (*loadReport, error) {
-	var rep *loadReport
+func (b *bench) connectIdle(ctx context.Context, name string, kind targetKind, ramp time.Duration) (*loadtest.Report, error) {
+	var rep *loadtest.Report
 	err := b.withTarget(ctx, name, kind, func(t *target) error {
 		var err error
 		rep, err = b.loadtest(ctx, loadSpec{Name: name + "-load", URL: t.url, Sessions: b.o.IdleSessions,
@@ -136,9 +132,9 @@ func (b *bench) connectIdle(ctx context.Context, name string, kind targetKind, r
 	if err != nil {
 		return nil, err
 	}
-	u := rep.server()
+	u := serverOf(rep)
 	b.logf("  %-22s %d/%d connected in %.2fs, %.0f handshakes/s, %.2f ms CPU per handshake, %.1f KiB per idle session, %s",
-		name, rep.Connected, rep.Sessions, rep.ConnectPhase/1000, rep.HandshakeRate, u.CPUPerHandshake, u.RSSPerSession/1024, rep.errorSummary())
+		name, rep.Connected, rep.Sessions, time.Duration(rep.ConnectPhase).Seconds(), rep.HandshakeRate, u.CPUPerHandshake.Float(), u.RSSPerSession/1024, errorSummary(rep))
 	return rep, nil
 }
 
@@ -157,13 +153,13 @@ func (b *bench) streamPhase(ctx context.Context, run int, m *measurements) error
 			if err != nil {
 				return err
 			}
-			ft := rep.metric(metricFirstToken)
-			m.add(s, figTTFTP50, ft.P50)
-			m.add(s, figTTFTP99, ft.P99)
-			m.add(s, figCPUPerAnswer, rep.server().CPUPerAnswer)
+			ft := rep.Metric(loadtest.MetricFirstToken)
+			m.add(s, figTTFTP50, ft.P50.Float())
+			m.add(s, figTTFTP99, ft.P99.Float())
+			m.add(s, figCPUPerAnswer, serverOf(rep).CPUPerAnswer.Float())
 			m.add(s, figStreamErrors, float64(rep.ErrorCount))
 			b.logf("  %-8s %d answers (%d cached), TTFT p50 %.1f ms p99 %.1f ms, %s",
-				s, rep.Answers, rep.Cached, ft.P50, ft.P99, rep.errorSummary())
+				s, rep.Answers, rep.Cached, ft.P50.Float(), ft.P99.Float(), errorSummary(rep))
 			return nil
 		})
 		if err != nil {
@@ -184,19 +180,19 @@ func (b *bench) cachedPhase(ctx context.Context, run int, m *measurements) error
 		if err != nil {
 			return err
 		}
-		b.logf("  warm-up  %d answers (%d cached), %s", warm.Answers, warm.Cached, warm.errorSummary())
+		b.logf("  warm-up  %d answers (%d cached), %s", warm.Answers, warm.Cached, errorSummary(warm))
 		spec.Name, spec.ServerPID = name+"-load", t.proc.Pid()
 		rep, err := b.loadtest(ctx, spec)
 		if err != nil {
 			return err
 		}
-		c := rep.metric(metricCached)
-		m.add(sideServer, figCachedP50, c.P50)
-		m.add(sideServer, figCachedP99, c.P99)
+		c := rep.Metric(loadtest.MetricCached)
+		m.add(sideServer, figCachedP50, c.P50.Float())
+		m.add(sideServer, figCachedP99, c.P99.Float())
 		m.add(sideServer, figNotCached, float64(int64(b.o.CachedSessions)-rep.Cached))
 		m.add(sideServer, figCachedErrors, float64(warm.ErrorCount+rep.ErrorCount))
 		b.logf("  measured %d answers (%d cached), cached p50 %.2f ms p99 %.2f ms, %s",
-			rep.Answers, rep.Cached, c.P50, c.P99, rep.errorSummary())
+			rep.Answers, rep.Cached, c.P50.Float(), c.P99.Float(), errorSummary(rep))
 		return nil
 	})
 }
@@ -219,15 +215,15 @@ func (b *bench) capacityPhase(ctx context.Context, m *measurements) error {
 		if err != nil {
 			return err
 		}
-		ft := rep.metric(metricFirstToken)
+		ft := rep.Metric(loadtest.MetricFirstToken)
 		m.add(sideServer, figCapConnected, float64(rep.Connected))
 		m.add(sideServer, figCapAnswers, float64(rep.Answers))
 		m.add(sideServer, figCapErrors, float64(rep.ErrorCount))
-		m.add(sideServer, figCapTTFTP50, ft.P50)
-		m.add(sideServer, figCapTTFTP99, ft.P99)
-		m.add(sideServer, figCapRSS, rep.server().RSSPerSession/1024)
+		m.add(sideServer, figCapTTFTP50, ft.P50.Float())
+		m.add(sideServer, figCapTTFTP99, ft.P99.Float())
+		m.add(sideServer, figCapRSS, serverOf(rep).RSSPerSession/1024)
 		b.logf("  server   %d/%d connected, %d answers, TTFT p50 %.1f ms p99 %.1f ms, %s",
-			rep.Connected, rep.Sessions, rep.Answers, ft.P50, ft.P99, rep.errorSummary())
+			rep.Connected, rep.Sessions, rep.Answers, ft.P50.Float(), ft.P99.Float(), errorSummary(rep))
 		return nil
 	})
 }

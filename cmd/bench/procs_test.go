@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 )
 
 // helperEnv makes the test binary act as a child process instead of
@@ -91,7 +93,11 @@ func TestStopKillsChildIgnoringTerm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitForFile(t, spec.Log, "ready") // SIGTERM is ignored from here on
+	// SIGTERM is ignored from the child's "ready" line on.
+	testutil.WaitFor(t, 10*time.Second, "the child's ready line", func() bool {
+		b, _ := os.ReadFile(spec.Log)
+		return strings.Contains(string(b), "ready")
+	})
 	start := time.Now()
 	g.stop(p)
 	if !p.Exited() {
@@ -173,17 +179,4 @@ func TestWaitListening(t *testing.T) {
 	if err := waitListening(context.Background(), p, addr, 100*time.Millisecond); err == nil {
 		t.Error("nothing listens, yet waitListening succeeded")
 	}
-}
-
-// waitForFile waits until file contains want.
-func waitForFile(t *testing.T, file, want string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if b, _ := os.ReadFile(file); strings.Contains(string(b), want) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s never contained %q", file, want)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/internal/loadtest"
 	"github.com/wealthwarriors/wealthcoach/transport/auth"
 )
 
@@ -26,7 +27,7 @@ func TestLoadAgainstServer(t *testing.T) {
 	if _, err := ts.store.SeedUsers(t.Context(), "lt", 25); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := runLoad(t.Context(), loadOptions{
+	rep, err := loadtest.Run(t.Context(), loadtest.Options{
 		URL: ts.ws, Sessions: 50, Users: 25, UserPrefix: "lt", Token: loadToken,
 		Ramp: time.Second, MaxHandshakes: 8, Messages: 2, Think: 10 * time.Millisecond, Repeat: 0.5,
 		Duration: 2 * time.Minute, Timeout: 20 * time.Second, ServerPID: os.Getpid(),
@@ -35,7 +36,7 @@ func TestLoadAgainstServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var table bytes.Buffer
-	printLoadReport(&table, rep)
+	rep.PrintTable(&table)
 	t.Logf("report:\n%s", table.String())
 	if rep.ErrorCount != 0 {
 		t.Fatalf("%d errors: %+v", rep.ErrorCount, rep.Errors)
@@ -43,10 +44,10 @@ func TestLoadAgainstServer(t *testing.T) {
 	if rep.Connected != 50 || rep.Answers != 100 || rep.Cached == 0 {
 		t.Errorf("connected %d, answers %d, cached %d; want 50, 100, > 0", rep.Connected, rep.Answers, rep.Cached)
 	}
-	counts := map[string]int64{metricConnect: 50, metricAuth: 50, metricFirstToken: 100 - rep.Cached,
-		metricAnswer: 100 - rep.Cached, metricCached: rep.Cached}
+	counts := map[string]int64{loadtest.MetricConnect: 50, loadtest.MetricAuth: 50, loadtest.MetricFirstToken: 100 - rep.Cached,
+		loadtest.MetricAnswer: 100 - rep.Cached, loadtest.MetricCached: rep.Cached}
 	for name, want := range counts {
-		l := rep.metric(name)
+		l := rep.Metric(name)
 		if l.Count != want {
 			t.Errorf("%s: count %d, want %d", name, l.Count, want)
 		}
@@ -114,7 +115,7 @@ func TestLoadCommand(t *testing.T) {
 // the command exit non-zero: the users do not exist.
 func TestLoadErrorsFailTheRun(t *testing.T) {
 	ts := startServer(t, serverOpts{env: map[string]string{"WEALTHCOACH_LOG_LEVEL": "info"}})
-	rep, err := runLoad(t.Context(), loadOptions{URL: ts.ws, Sessions: 3, UserPrefix: "nobody", Token: loadToken,
+	rep, err := loadtest.Run(t.Context(), loadtest.Options{URL: ts.ws, Sessions: 3, UserPrefix: "nobody", Token: loadToken,
 		Messages: 1, Timeout: 10 * time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -130,55 +131,19 @@ func TestLoadErrorsFailTheRun(t *testing.T) {
 	}
 }
 
-// TestLoadURLGuard checks that the load tool refuses every host that is
-// not this machine's loopback, before sending anything.
-func TestLoadURLGuard(t *testing.T) {
-	cases := []struct {
-		url string
-		ok  bool
-	}{
-		{"ws://127.0.0.1:8080/ws/chat", true},
-		{"ws://127.1.2.3/ws/chat", true},
-		{"ws://localhost:8080/ws/chat", true},
-		{"wss://LOCALHOST/ws/chat", true},
-		{"ws://[::1]:8080/ws/chat", true},
-		{"ws://[::ffff:127.0.0.1]:8080/ws/chat", true},
-		{"ws://10.0.0.1:8080/ws/chat", false},
-		{"ws://192.168.1.10/ws/chat", false},
-		{"ws://0.0.0.0:8080/ws/chat", false},
-		{"ws://example.com/ws/chat", false},
-		{"ws://localhost.example.com/ws/chat", false},
-		{"ws://[2001:db8::1]/ws/chat", false},
-		{"ws://127.0.0.1.example.com/", false},
-		{"http://127.0.0.1:8080/ws/chat", false},
-		{"ws:///ws/chat", false},
+// TestLoadCommandRefusesRemoteHost checks that the command refuses a
+// host off this machine before it sends anything.
+func TestLoadCommandRefusesRemoteHost(t *testing.T) {
+	var out syncBuffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out, Getenv: loadTestEnv(nil)}
+	err := m.Run(context.Background(), []string{"loadtest", "--config", loadEmptyConfig(t), "--url", "ws://203.0.113.7/ws/chat"})
+	if err == nil || !strings.Contains(err.Error(), "refusing host") {
+		t.Fatalf("loadtest with a remote host: err = %v\n%s", err, out.String())
 	}
-	for _, c := range cases {
-		t.Run(c.url, func(t *testing.T) {
-			_, err := loopbackURL(c.url)
-			if (err == nil) != c.ok {
-				t.Fatalf("loopbackURL(%q) = %v, want ok=%v", c.url, err, c.ok)
-			}
-		})
-	}
-	t.Run("runLoad", func(t *testing.T) {
-		_, err := runLoad(t.Context(), loadOptions{URL: "ws://192.0.2.1:8080/ws/chat", Sessions: 1, Token: loadToken}, nil)
-		if err == nil || !strings.Contains(err.Error(), "loopback") {
-			t.Fatalf("runLoad with a remote host: err = %v", err)
-		}
-	})
-	t.Run("command", func(t *testing.T) {
-		var out syncBuffer
-		m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out, Getenv: loadTestEnv(nil)}
-		err := m.Run(context.Background(), []string{"loadtest", "--config", loadEmptyConfig(t), "--url", "ws://203.0.113.7/ws/chat"})
-		if err == nil || !strings.Contains(err.Error(), "refusing host") {
-			t.Fatalf("loadtest with a remote host: err = %v\n%s", err, out.String())
-		}
-	})
 }
 
 func TestLoadRefusesPastOpenFileLimit(t *testing.T) {
-	soft, _, err := openFileLimit()
+	soft, _, err := loadtest.OpenFileLimit()
 	if err != nil || soft > 1<<30 {
 		t.Skipf("open-file limit %d, %v", soft, err)
 	}
@@ -188,71 +153,6 @@ func TestLoadRefusesPastOpenFileLimit(t *testing.T) {
 		"--sessions", strconv.FormatUint(soft, 10)})
 	if err == nil || !strings.Contains(err.Error(), "open files") {
 		t.Fatalf("loadtest with %d sessions: err = %v\n%s", soft, err, out.String())
-	}
-}
-
-func TestLoadOptionsChecked(t *testing.T) {
-	base := loadOptions{URL: "ws://127.0.0.1:1/ws/chat", Sessions: 10, Token: loadToken}
-	bad := map[string]func(*loadOptions){
-		"no sessions":      func(o *loadOptions) { o.Sessions = 0 },
-		"repeat above one": func(o *loadOptions) { o.Repeat = 1.5 },
-		"negative think":   func(o *loadOptions) { o.Think = -time.Second },
-		"no token":         func(o *loadOptions) { o.Token = nil },
-		"ipv6 with spread": func(o *loadOptions) { o.URL = "ws://[::1]:1/"; o.SourceIPs = 4 },
-	}
-	for name, mod := range bad {
-		t.Run(name, func(t *testing.T) {
-			o := base
-			mod(&o)
-			if _, err := o.withDefaults(); err == nil {
-				t.Fatal("accepted")
-			}
-		})
-	}
-	o, err := loadOptions{URL: "ws://localhost:1/ws/chat", Sessions: 45000, Token: loadToken}.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.SourceIPs != 3 || o.URL != "ws://127.0.0.1:1/ws/chat" || o.Users != 45000 {
-		t.Errorf("defaults for 45000 sessions: source IPs %d, url %s, users %d", o.SourceIPs, o.URL, o.Users)
-	}
-}
-
-func TestLoadLatencies(t *testing.T) {
-	l := newLatencies(1000)
-	for i := 1000; i >= 1; i-- { // in reverse, so the summary must sort
-		l.add(time.Duration(i) * time.Millisecond)
-	}
-	s := l.summary("x")
-	want := latencySummary{Name: "x", Count: 1000, P50: msDuration(500 * time.Millisecond),
-		P90: msDuration(900 * time.Millisecond), P99: msDuration(990 * time.Millisecond), Max: msDuration(time.Second)}
-	if s != want {
-		t.Errorf("summary = %+v, want %+v", s, want)
-	}
-	over := newLatencies(2)
-	for range 5 {
-		over.add(time.Millisecond)
-	}
-	if s := over.summary("y"); s.Count != 5 || s.Max != msDuration(time.Millisecond) {
-		t.Errorf("overflowing recorder: %+v", s)
-	}
-	if s := newLatencies(0).summary("z"); s.Count != 0 || s.Max != 0 {
-		t.Errorf("empty recorder: %+v", s)
-	}
-}
-
-func TestLoadRepeatsFraction(t *testing.T) {
-	r := &loadRun{o: loadOptions{Messages: 1, Repeat: 0.3}}
-	n := 0
-	for i := range 10000 {
-		n += r.repeats(i)
-	}
-	if n < 2800 || n > 3200 {
-		t.Errorf("repeat 0.3 over 10000 single-message sessions gave %d repeats", n)
-	}
-	r.o = loadOptions{Messages: 4, Repeat: 1}
-	if got := r.repeats(7); got != 4 {
-		t.Errorf("repeat 1: %d of 4 messages repeated", got)
 	}
 }
 

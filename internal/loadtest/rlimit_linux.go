@@ -1,10 +1,10 @@
-package main
+package loadtest
 
 import "syscall"
 
-// openFileLimit is the process's RLIMIT_NOFILE. The Go runtime has already
-// raised the soft limit to the hard one at start-up.
-func openFileLimit() (soft, hard uint64, err error) {
+// OpenFileLimit is the process's RLIMIT_NOFILE, soft and hard. The Go
+// runtime has already raised the soft limit to the hard one at start-up.
+func OpenFileLimit() (soft, hard uint64, err error) {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		return 0, 0, err

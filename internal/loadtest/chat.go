@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"errors"
@@ -12,8 +12,8 @@ import (
 	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
 )
 
-// loadQuestions is the fixed question set repeated messages come from.
-var loadQuestions = []string{
+// questions is the fixed question set repeated messages come from.
+var questions = []string{
 	"How much should I keep in an emergency fund?",
 	"Should I pay off my debts before I start investing?",
 	"What is a simple way to start a monthly budget?",
@@ -26,7 +26,7 @@ var loadQuestions = []string{
 
 // chat sends the session's messages one at a time, each after the previous
 // answer, and reports whether the session is still usable.
-func (r *loadRun) chat(i int, c *wsclient.Client) bool {
+func (r *runner) chat(i int, c *wsclient.Client) bool {
 	m := r.o.Messages
 	if m == 0 {
 		return true
@@ -43,7 +43,7 @@ func (r *loadRun) chat(i int, c *wsclient.Client) bool {
 			r.progress(m - j)
 			return false
 		}
-		ok := r.ask(c, j, loadQuestion(r.runID, i, j, repeats))
+		ok := r.ask(c, j, question(r.runID, i, j, repeats))
 		r.progress(1)
 		if !ok {
 			r.progress(m - j - 1)
@@ -59,19 +59,19 @@ func (r *loadRun) chat(i int, c *wsclient.Client) bool {
 // count is Repeat*Messages rounded up or down at random (but the same
 // for the same session), so that the fraction holds on average even for
 // one message per session.
-func (r *loadRun) repeats(i int) int {
+func (r *runner) repeats(i int) int {
 	u := float64(splitmix64(uint64(i))>>11) / (1 << 53)
 	return min(int(math.Floor(r.o.Repeat*float64(r.o.Messages)+u)), r.o.Messages)
 }
 
-// loadQuestion is message j of session i: from the fixed set for the first
+// question is message j of session i: from the fixed set for the first
 // repeats messages, otherwise unique to the session and the run, so that a
 // second run against the same server does not find it in the cache.
-func loadQuestion(runID string, i, j, repeats int) string {
+func question(runID string, i, j, repeats int) string {
 	if j < repeats {
-		return loadQuestions[j%len(loadQuestions)]
+		return questions[j%len(questions)]
 	}
-	return fmt.Sprintf("%s (load run %s, session %d, message %d)", loadQuestions[(i+j)%len(loadQuestions)], runID, i, j)
+	return fmt.Sprintf("%s (load run %s, session %d, message %d)", questions[(i+j)%len(questions)], runID, i, j)
 }
 
 // splitmix64 scrambles x into a well-spread 64-bit value.
@@ -84,7 +84,7 @@ func splitmix64(x uint64) uint64 {
 
 // ask sends message j and reads its answer. It reports whether the
 // session can go on: an error frame ends the message but not the session.
-func (r *loadRun) ask(c *wsclient.Client, j int, content string) bool {
+func (r *runner) ask(c *wsclient.Client, j int, content string) bool {
 	id := "m" + strconv.Itoa(j)
 	start := time.Now()
 	if err := c.Message(content, id); err != nil {
@@ -124,7 +124,7 @@ func (r *loadRun) ask(c *wsclient.Client, j int, content string) bool {
 
 // answered records a done frame: a cached answer is one frame, so it has
 // no separate first-token time.
-func (r *loadRun) answered(f *wsclient.Frame, first, whole time.Duration) {
+func (r *runner) answered(f *wsclient.Frame, first, whole time.Duration) {
 	r.answers.Add(1)
 	if f.Cached {
 		r.cachedN.Add(1)

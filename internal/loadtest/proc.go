@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"bytes"
@@ -59,17 +59,18 @@ func sampleProc(pid int) (procSample, error) {
 	return s, fmt.Errorf("sample server: no VmRSS in /proc/%d/status", pid)
 }
 
-// serverUsage is what the samples of the server process show.
-type serverUsage struct {
+// ServerUsage is what the samples of the server process show: CPU time
+// and resident memory over the connect and chat phases.
+type ServerUsage struct {
 	PID int `json:"pid"`
 	// CPU time the server spent while sessions connected, in all and per
 	// successful handshake (connect + authenticate).
-	ConnectCPU      msDuration `json:"connect_cpu_ms"`
-	CPUPerHandshake msDuration `json:"cpu_per_handshake_ms"`
+	ConnectCPU      Milliseconds `json:"connect_cpu_ms"`
+	CPUPerHandshake Milliseconds `json:"cpu_per_handshake_ms"`
 	// CPU time the server spent while sessions chatted, in all and per
 	// answer.
-	ChatCPU      msDuration `json:"chat_cpu_ms"`
-	CPUPerAnswer msDuration `json:"cpu_per_answer_ms"`
+	ChatCPU      Milliseconds `json:"chat_cpu_ms"`
+	CPUPerAnswer Milliseconds `json:"cpu_per_answer_ms"`
 	// Resident memory before the first connection, when every session had
 	// connected and none had chatted yet, and when chatting ended.
 	RSSBefore    int64 `json:"rss_before_bytes"`
@@ -105,25 +106,25 @@ func (p *serverProbe) sample(into *procSample) {
 	*into, p.err = sampleProc(p.pid)
 }
 
-func (p *serverProbe) usage(connected, answers int64) *serverUsage {
+func (p *serverProbe) usage(connected, answers int64) *ServerUsage {
 	if p.pid == 0 {
 		return nil
 	}
-	u := &serverUsage{PID: p.pid, RSSBefore: p.before.RSS, RSSConnected: p.connected.RSS, RSSChatted: p.after.RSS}
+	u := &ServerUsage{PID: p.pid, RSSBefore: p.before.RSS, RSSConnected: p.connected.RSS, RSSChatted: p.after.RSS}
 	if p.err != nil {
 		u.Warning = p.err.Error()
 	}
 	if p.connected.RSS != 0 {
-		u.ConnectCPU = msDuration(p.connected.CPU - p.before.CPU)
+		u.ConnectCPU = Milliseconds(p.connected.CPU - p.before.CPU)
 		if connected > 0 {
-			u.CPUPerHandshake = msDuration(int64(u.ConnectCPU) / connected)
+			u.CPUPerHandshake = Milliseconds(int64(u.ConnectCPU) / connected)
 			u.RSSPerSession = float64(p.connected.RSS-p.before.RSS) / float64(connected)
 		}
 	}
 	if p.after.RSS != 0 {
-		u.ChatCPU = msDuration(p.after.CPU - p.connected.CPU)
+		u.ChatCPU = Milliseconds(p.after.CPU - p.connected.CPU)
 		if answers > 0 {
-			u.CPUPerAnswer = msDuration(int64(u.ChatCPU) / answers)
+			u.CPUPerAnswer = Milliseconds(int64(u.ChatCPU) / answers)
 		}
 	}
 	return u

@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"errors"
@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// loadOptions configures runLoad. Defaults are applied in withDefaults.
-type loadOptions struct {
+// Options configures Run. Defaults are applied in WithDefaults, which Run
+// calls itself.
+type Options struct {
 	// URL is the chat endpoint. Its host must be loopback: 127.0.0.0/8, ::1
 	// or localhost.
 	URL string
@@ -20,7 +21,8 @@ type loadOptions struct {
 	// Users is how many distinct users the sessions use: session i is user
 	// UserPrefix+(i % Users). Zero means one user per session.
 	Users int
-	// UserPrefix names the users as `users seed --prefix` does.
+	// UserPrefix names the users as `users seed --prefix` does. Empty means
+	// the users are named 0, 1, ….
 	UserPrefix string
 	// Token mints an access token for a user. Required.
 	Token func(user string) (string, error)
@@ -28,48 +30,52 @@ type loadOptions struct {
 	// phase and again in the chat phase. Zero starts them all at once.
 	Ramp time.Duration
 	// MaxHandshakes bounds the dials and authentications in flight. Zero
-	// means 128.
+	// means DefaultMaxHandshakes.
 	MaxHandshakes int
 	// Messages is how many chat messages each session sends, waiting for
 	// each answer before the next. Zero only connects.
 	Messages int
 	// Think is the pause between the end of an answer and the next message.
+	// Zero sends the next message at once.
 	Think time.Duration
 	// Repeat is the fraction in [0, 1] of messages taken from a fixed
-	// question set, so that the response cache has something to hit.
+	// question set, so that the response cache has something to hit. Zero
+	// makes every message unique to its session and run.
 	Repeat float64
 	// Hold keeps each session connected and idle this long after chatting.
-	// The --duration cap cuts a hold short without counting an error.
+	// The Duration cap cuts a hold short without counting an error. Zero
+	// closes at once.
 	Hold time.Duration
 	// Duration caps the whole run; sessions still busy then are stopped and
-	// counted as errors. Zero means 10 minutes.
+	// counted as errors. Zero means DefaultDuration.
 	Duration time.Duration
 	// Timeout bounds every wait: one handshake, the connected frame, one
-	// whole answer. Zero means 30 seconds.
+	// whole answer. Zero means DefaultTimeout.
 	Timeout time.Duration
 	// SourceIPs spreads the client source addresses over 127.0.0.1 ..
 	// 127.0.0.SourceIPs, each of which has its own ephemeral ports. Zero
-	// leaves the choice to the system, except that above autoSourceIPsAbove
+	// leaves the choice to the system, except that above AutoSourceIPsAbove
 	// sessions one address per that many sessions is used.
 	SourceIPs int
 	// ServerPID, when non-zero, is the server process whose CPU time and
-	// resident memory are sampled from /proc.
+	// resident memory are sampled from /proc. Zero samples nothing.
 	ServerPID int
 }
 
-// autoSourceIPsAbove is the session count past which source addresses are
-// spread by default: one address has about 28,000 ephemeral ports.
-const autoSourceIPsAbove = 20000
-
+// Defaults for the zero values of Options.
 const (
-	defaultMaxHandshakes = 128
-	defaultLoadDuration  = 10 * time.Minute
-	defaultLoadTimeout   = 30 * time.Second
+	DefaultMaxHandshakes = 128
+	DefaultDuration      = 10 * time.Minute
+	DefaultTimeout       = 30 * time.Second
 )
 
-// withDefaults fills in defaults and checks o, so that a run never starts
-// with options it would fail on halfway.
-func (o loadOptions) withDefaults() (loadOptions, error) {
+// AutoSourceIPsAbove is the session count past which source addresses are
+// spread by default: one address has about 28,000 ephemeral ports.
+const AutoSourceIPsAbove = 20000
+
+// WithDefaults fills in defaults and checks o, so that a run never starts
+// with options it would fail on halfway. It reports every problem at once.
+func (o Options) WithDefaults() (Options, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if o.Sessions < 1 {
@@ -88,13 +94,13 @@ func (o loadOptions) withDefaults() (loadOptions, error) {
 		bad("repeat must be in [0, 1], not %v", o.Repeat)
 	}
 	if o.MaxHandshakes == 0 {
-		o.MaxHandshakes = defaultMaxHandshakes
+		o.MaxHandshakes = DefaultMaxHandshakes
 	}
 	if o.Duration == 0 {
-		o.Duration = defaultLoadDuration
+		o.Duration = DefaultDuration
 	}
 	if o.Timeout == 0 {
-		o.Timeout = defaultLoadTimeout
+		o.Timeout = DefaultTimeout
 	}
 	for name, d := range map[string]time.Duration{"ramp": o.Ramp, "think": o.Think, "hold": o.Hold,
 		"duration": o.Duration, "timeout": o.Timeout} {
@@ -105,8 +111,8 @@ func (o loadOptions) withDefaults() (loadOptions, error) {
 	if o.MaxHandshakes < 1 {
 		bad("max-handshakes must be at least 1")
 	}
-	if o.SourceIPs == 0 && o.Sessions > autoSourceIPsAbove {
-		o.SourceIPs = (o.Sessions + autoSourceIPsAbove - 1) / autoSourceIPsAbove
+	if o.SourceIPs == 0 && o.Sessions > AutoSourceIPsAbove {
+		o.SourceIPs = (o.Sessions + AutoSourceIPsAbove - 1) / AutoSourceIPsAbove
 	}
 	if o.SourceIPs < 0 || o.SourceIPs > 255 {
 		bad("source-ips must be in [0, 255], not %d", o.SourceIPs)
@@ -162,4 +168,50 @@ func ipv4URL(u *url.URL) (string, error) {
 		return "", fmt.Errorf("url %q: source-ips spreads over 127.0.0.x, so the server must be on an IPv4 loopback address", u)
 	}
 	return u.String(), nil
+}
+
+// Limits are the server's per-user limits that a plan can run into, as
+// its configuration sets them. Zero means no limit.
+type Limits struct {
+	MaxConnectionsPerUser int // limits.max_connections_per_user
+	RateBurst             int // llm.rate_limit.burst
+}
+
+// Plan describes the run o would make, one line each, and warns of the
+// errors the server's limits will cause. Call it on the Options that
+// WithDefaults returned.
+func (o Options) Plan(l Limits) []string {
+	users := o.Users
+	if users < 1 {
+		users = max(o.Sessions, 1)
+	}
+	perUser := (o.Sessions + users - 1) / users
+	lines := []string{
+		fmt.Sprintf("%d sessions as %s0 … %s%d -> %s", o.Sessions, o.UserPrefix, o.UserPrefix,
+			min(users, o.Sessions)-1, o.URL),
+		fmt.Sprintf("ramp %s, at most %d handshakes in flight, %d messages each, think %s, repeat %.2f, hold %s, cap %s",
+			o.Ramp, o.MaxHandshakes, o.Messages, o.Think, o.Repeat, o.Hold, o.Duration),
+	}
+	if o.SourceIPs > 0 {
+		lines = append(lines, fmt.Sprintf("source addresses 127.0.0.1 … 127.0.0.%d", o.SourceIPs))
+	}
+	if l.MaxConnectionsPerUser > 0 && perUser > l.MaxConnectionsPerUser {
+		lines = append(lines, fmt.Sprintf("warning: up to %d sessions per user exceed limits.max_connections_per_user %d: expect 'Max connections reached'",
+			perUser, l.MaxConnectionsPerUser))
+	}
+	if l.RateBurst > 0 && perUser*o.Messages > l.RateBurst {
+		lines = append(lines, fmt.Sprintf("warning: up to %d messages per user exceed llm.rate_limit.burst %d: expect rate_limited unless cached",
+			perUser*o.Messages, l.RateBurst))
+	}
+	switch {
+	case o.Repeat == 0:
+	case perUser == 1:
+		lines = append(lines, "note: cache hits need a user to repeat a conversation; with one session per user, use --users below --sessions")
+	case o.Sessions > 0:
+		// Sessions i and i+users share a user; the later one hits only if
+		// the earlier one's answer was complete (and cached) by then.
+		lines = append(lines, fmt.Sprintf("note: sessions of one user start %s apart: a repeated question hits the cache only if the earlier answer has finished by then",
+			time.Duration(int64(o.Ramp)*int64(users)/int64(o.Sessions))))
+	}
+	return lines
 }

@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"context"
@@ -18,71 +18,18 @@ import (
 	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
 )
 
-// A run has two phases. In the first every session connects and
-// authenticates, its start spread over the ramp; the server is then sampled
-// with all sessions connected and idle. In the second every session chats,
-// again spread over the ramp, then holds its connection and closes.
-// Each session is one goroutine, which ends with the run: waits are bounded
-// by the timeout, and the end of ctx closes every connection.
-
 // closeWait bounds the wait for a connection's end after a close.
 const closeWait = 5 * time.Second
 
-// loadReport is the outcome of a run, printed as a table or written as JSON.
-type loadReport struct {
-	URL           string     `json:"url"`
-	Sessions      int        `json:"sessions"`
-	Users         int        `json:"users"`
-	Messages      int        `json:"messages_per_session"`
-	Ramp          msDuration `json:"ramp_ms"`
-	Think         msDuration `json:"think_ms"`
-	Repeat        float64    `json:"repeat"`
-	Hold          msDuration `json:"hold_ms"`
-	MaxHandshakes int        `json:"max_handshakes"`
-	SourceIPs     int        `json:"source_ips"`
-
-	Connected     int64      `json:"connected"`
-	Answers       int64      `json:"answers"` // done frames, fresh and cached
-	Cached        int64      `json:"cached_answers"`
-	ConnectPhase  msDuration `json:"connect_phase_ms"`
-	HandshakeRate float64    `json:"handshakes_per_second"`
-	ChatPhase     msDuration `json:"chat_phase_ms"`
-	Elapsed       msDuration `json:"elapsed_ms"`
-	// Stopped says why the run ended before every session finished.
-	Stopped string `json:"stopped,omitempty"`
-
-	Latency    []latencySummary `json:"latency"`
-	Errors     []errorKind      `json:"errors"`
-	ErrorCount int64            `json:"error_count"`
-
-	Server    *serverUsage `json:"server,omitempty"`
-	ClientCPU msDuration   `json:"client_cpu_ms"` // this process, server included when in-process
-}
-
-// Metric names, in table order.
-const (
-	metricConnect    = "connect"
-	metricAuth       = "authenticate"
-	metricFirstToken = "first_token"
-	metricAnswer     = "answer"
-	metricCached     = "cached_answer"
-)
-
-// metric returns the named latency summary.
-func (r *loadReport) metric(name string) latencySummary {
-	for _, l := range r.Latency {
-		if l.Name == name {
-			return l
-		}
-	}
-	return latencySummary{Name: name}
-}
-
-// runLoad drives o.Sessions sessions against the server and reports what
-// happened. Progress bars go to progress when it is not nil. The error is
-// for options or set-up only: failures under load are in the report.
-func runLoad(ctx context.Context, o loadOptions, progress io.Writer) (*loadReport, error) {
-	o, err := o.withDefaults()
+// Run drives o.Sessions sessions against the server and reports what
+// happened. It returns once every session has ended: when each has
+// finished its plan, or when o.Duration or ctx ends the run, whose
+// Report then says so in Stopped. Progress bars go to progress when it is
+// not nil. The error is for options or set-up only (bad options, a token
+// that cannot be minted, a server process that cannot be sampled):
+// failures under load are in the Report.
+func Run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
+	o, err := o.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +45,7 @@ func runLoad(ctx context.Context, o loadOptions, progress io.Writer) (*loadRepor
 	}
 	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	r := newLoadRun(runCtx, o, tokens, progress)
+	r := newRunner(runCtx, o, tokens, progress)
 	rep := r.run(probe)
 	switch {
 	case ctx.Err() != nil:
@@ -109,9 +56,9 @@ func runLoad(ctx context.Context, o loadOptions, progress io.Writer) (*loadRepor
 	return rep, nil
 }
 
-// loadRun is the state one run shares between its session goroutines.
-type loadRun struct {
-	o          loadOptions
+// runner is the state one run shares between its session goroutines.
+type runner struct {
+	o          Options
 	ctx        context.Context
 	runID      string   // makes the unique questions unique across runs
 	tokens     []string // per user
@@ -131,9 +78,9 @@ type loadRun struct {
 	errs                                      errorTally
 }
 
-func newLoadRun(ctx context.Context, o loadOptions, tokens []string, out io.Writer) *loadRun {
+func newRunner(ctx context.Context, o Options, tokens []string, out io.Writer) *runner {
 	answers := o.Sessions * o.Messages
-	return &loadRun{
+	return &runner{
 		o: o, ctx: ctx, tokens: tokens, out: out, runID: newRunID(),
 		handshakes: make(chan struct{}, o.MaxHandshakes),
 		chatStart:  make(chan struct{}),
@@ -145,7 +92,7 @@ func newLoadRun(ctx context.Context, o loadOptions, tokens []string, out io.Writ
 	}
 }
 
-func (r *loadRun) run(probe *serverProbe) *loadReport {
+func (r *runner) run(probe *serverProbe) *Report {
 	began, cpu0 := time.Now(), selfCPU()
 	n := r.o.Sessions
 	r.startBar("connected", "sessions", int64(n))
@@ -174,21 +121,21 @@ func (r *loadRun) run(probe *serverProbe) *loadReport {
 	return r.report(probe, time.Since(began), connectPhase, chatPhase, time.Duration(selfCPU()-cpu0))
 }
 
-func (r *loadRun) report(probe *serverProbe, elapsed, connectPhase, chatPhase, cpu time.Duration) *loadReport {
+func (r *runner) report(probe *serverProbe, elapsed, connectPhase, chatPhase, cpu time.Duration) *Report {
 	o := r.o
-	rep := &loadReport{
+	rep := &Report{
 		URL: o.URL, Sessions: o.Sessions, Users: o.Users, Messages: o.Messages,
-		Ramp: msDuration(o.Ramp), Think: msDuration(o.Think), Repeat: o.Repeat, Hold: msDuration(o.Hold),
+		Ramp: Milliseconds(o.Ramp), Think: Milliseconds(o.Think), Repeat: o.Repeat, Hold: Milliseconds(o.Hold),
 		MaxHandshakes: o.MaxHandshakes, SourceIPs: o.SourceIPs,
 		Connected: r.connected.Load(), Answers: r.answers.Load(), Cached: r.cachedN.Load(),
-		ConnectPhase: msDuration(connectPhase), ChatPhase: msDuration(chatPhase), Elapsed: msDuration(elapsed),
-		ClientCPU: msDuration(cpu),
-		Latency: []latencySummary{
-			r.connect.summary(metricConnect),
-			r.auth.summary(metricAuth),
-			r.firstToken.summary(metricFirstToken),
-			r.answer.summary(metricAnswer),
-			r.cached.summary(metricCached),
+		ConnectPhase: Milliseconds(connectPhase), ChatPhase: Milliseconds(chatPhase), Elapsed: Milliseconds(elapsed),
+		ClientCPU: Milliseconds(cpu),
+		Latency: []Latency{
+			r.connect.summary(MetricConnect),
+			r.auth.summary(MetricAuth),
+			r.firstToken.summary(MetricFirstToken),
+			r.answer.summary(MetricAnswer),
+			r.cached.summary(MetricCached),
 		},
 	}
 	if connectPhase > 0 {
@@ -200,7 +147,7 @@ func (r *loadRun) report(probe *serverProbe, elapsed, connectPhase, chatPhase, c
 }
 
 // session is one session's whole life.
-func (r *loadRun) session(i int) {
+func (r *runner) session(i int) {
 	defer r.all.Done()
 	c := r.open(i)
 	if c == nil {
@@ -225,13 +172,13 @@ func (r *loadRun) session(i int) {
 }
 
 // offset is session i's place in the ramp.
-func (r *loadRun) offset(i int) time.Duration {
+func (r *runner) offset(i int) time.Duration {
 	return time.Duration(int64(r.o.Ramp) * int64(i) / int64(r.o.Sessions))
 }
 
 // open connects and authenticates session i, within the bound on
 // handshakes in flight. It returns nil when the session failed.
-func (r *loadRun) open(i int) *wsclient.Client {
+func (r *runner) open(i int) *wsclient.Client {
 	defer r.connecting.Done()
 	defer r.progress(1)
 	if !sleepUntil(r.ctx, r.connectAt.Add(r.offset(i))) {
@@ -268,14 +215,14 @@ func (r *loadRun) open(i int) *wsclient.Client {
 }
 
 // sourceAddr spreads sessions over 127.0.0.1 .. 127.0.0.SourceIPs.
-func (r *loadRun) sourceAddr(i int) *net.TCPAddr {
+func (r *runner) sourceAddr(i int) *net.TCPAddr {
 	if r.o.SourceIPs == 0 {
 		return nil
 	}
 	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%r.o.SourceIPs))}
 }
 
-func (r *loadRun) authenticate(c *wsclient.Client, token string) bool {
+func (r *runner) authenticate(c *wsclient.Client, token string) bool {
 	start := time.Now()
 	if err := c.Authenticate(token); err != nil {
 		r.fail("send authenticate", err.Error())
@@ -312,7 +259,7 @@ func release(c *wsclient.Client) {
 }
 
 // hold keeps the session idle until the hold ends or the run does.
-func (r *loadRun) hold(c *wsclient.Client) {
+func (r *runner) hold(c *wsclient.Client) {
 	if r.o.Hold <= 0 {
 		return
 	}
@@ -333,7 +280,7 @@ func (r *loadRun) hold(c *wsclient.Client) {
 // fail counts an error that ended a session's plan. Once the run is over,
 // the failure is the stop's doing (it closes every connection), so it
 // counts as stopped instead.
-func (r *loadRun) fail(kind, example string) {
+func (r *runner) fail(kind, example string) {
 	if r.ctx.Err() != nil {
 		r.stopped()
 		return
@@ -342,12 +289,12 @@ func (r *loadRun) fail(kind, example string) {
 }
 
 // stopped counts a session that the end of the run cut short.
-func (r *loadRun) stopped() {
+func (r *runner) stopped() {
 	r.errs.add("stopped before finishing", "the run ended (--duration or interrupt)")
 }
 
 // waitFailed counts a failed wait for a frame.
-func (r *loadRun) waitFailed(what string, err error) {
+func (r *runner) waitFailed(what string, err error) {
 	var ce *wsclient.CloseError
 	switch {
 	case errors.As(err, &ce):
@@ -359,7 +306,7 @@ func (r *loadRun) waitFailed(what string, err error) {
 	}
 }
 
-func (r *loadRun) startBar(desc, unit string, max int64) {
+func (r *runner) startBar(desc, unit string, max int64) {
 	if r.out == nil || max <= 0 {
 		r.bar.Store(nil)
 		return
@@ -376,14 +323,14 @@ func (r *loadRun) startBar(desc, unit string, max int64) {
 	))
 }
 
-func (r *loadRun) progress(n int) {
+func (r *runner) progress(n int) {
 	if b := r.bar.Load(); b != nil && n > 0 {
 		_ = b.Add(n)
 	}
 }
 
 // endBar leaves the bar as it stands on its own line.
-func (r *loadRun) endBar() {
+func (r *runner) endBar() {
 	if b := r.bar.Load(); b != nil {
 		_ = b.Exit()
 		fmt.Fprintln(r.out)

@@ -1,7 +1,9 @@
-package main
+package loadtest
 
 import (
+	"bytes"
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -37,17 +39,17 @@ func (l *latencies) add(d time.Duration) {
 
 // summary sorts the samples in place. Call it only after every recorder
 // has finished.
-func (l *latencies) summary(name string) latencySummary {
-	s := latencySummary{Name: name, Count: l.n.Load()}
+func (l *latencies) summary(name string) Latency {
+	s := Latency{Name: name, Count: l.n.Load()}
 	got := l.buf[:min(s.Count, int64(len(l.buf)))]
 	if len(got) == 0 {
 		return s
 	}
 	slices.Sort(got)
-	s.P50 = msDuration(nearestRank(got, 0.50))
-	s.P90 = msDuration(nearestRank(got, 0.90))
-	s.P99 = msDuration(nearestRank(got, 0.99))
-	s.Max = msDuration(got[len(got)-1])
+	s.P50 = Milliseconds(nearestRank(got, 0.50))
+	s.P90 = Milliseconds(nearestRank(got, 0.90))
+	s.P99 = Milliseconds(nearestRank(got, 0.99))
+	s.Max = Milliseconds(got[len(got)-1])
 	return s
 }
 
@@ -57,26 +59,47 @@ func nearestRank(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// latencySummary is one row of the latency table.
-type latencySummary struct {
-	Name  string     `json:"name"`
-	Count int64      `json:"count"`
-	P50   msDuration `json:"p50_ms"`
-	P90   msDuration `json:"p90_ms"`
-	P99   msDuration `json:"p99_ms"`
-	Max   msDuration `json:"max_ms"`
+// Latency is one row of the latency table: how many samples a metric
+// has, and their nearest-rank percentiles. The percentiles are zero when
+// Count is.
+type Latency struct {
+	Name  string       `json:"name"` // one of the Metric constants
+	Count int64        `json:"count"`
+	P50   Milliseconds `json:"p50_ms"`
+	P90   Milliseconds `json:"p90_ms"`
+	P99   Milliseconds `json:"p99_ms"`
+	Max   Milliseconds `json:"max_ms"`
 }
 
-// msDuration is a duration written to JSON as fractional milliseconds.
-type msDuration time.Duration
+// Milliseconds is a duration written to JSON as fractional milliseconds,
+// to the microsecond.
+type Milliseconds time.Duration
 
-func (d msDuration) MarshalJSON() ([]byte, error) {
-	return strconv.AppendFloat(nil, float64(d)/float64(time.Millisecond), 'f', 3, 64), nil
+// Float is d in milliseconds, as the JSON has it.
+func (d Milliseconds) Float() float64 { return float64(d) / float64(time.Millisecond) }
+
+// MarshalJSON writes d as milliseconds with three decimals.
+func (d Milliseconds) MarshalJSON() ([]byte, error) {
+	return strconv.AppendFloat(nil, d.Float(), 'f', 3, 64), nil
+}
+
+// UnmarshalJSON reads a number of milliseconds, so that a report read
+// back from JSON holds the durations it was written with.
+func (d *Milliseconds) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("milliseconds: %w", err)
+	}
+	*d = Milliseconds(math.Round(v * float64(time.Millisecond)))
+	return nil
 }
 
 // ms formats d for the table.
-func (d msDuration) ms() string {
-	v := float64(d) / float64(time.Millisecond)
+func (d Milliseconds) ms() string {
+	v := d.Float()
 	switch {
 	case v < 10:
 		return strconv.FormatFloat(v, 'f', 2, 64)
@@ -91,11 +114,12 @@ func (d msDuration) ms() string {
 // mutex is cheap enough.
 type errorTally struct {
 	mu    sync.Mutex
-	kinds map[string]*errorKind
+	kinds map[string]*ErrorKind
 }
 
-// errorKind is one kind of error, with the first message seen for it.
-type errorKind struct {
+// ErrorKind is one kind of error a run met, how often, and the first
+// message seen for it.
+type ErrorKind struct {
 	Kind    string `json:"kind"`
 	Count   int64  `json:"count"`
 	Example string `json:"example,omitempty"`
@@ -105,27 +129,27 @@ func (t *errorTally) add(kind, example string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.kinds == nil {
-		t.kinds = make(map[string]*errorKind)
+		t.kinds = make(map[string]*ErrorKind)
 	}
 	k := t.kinds[kind]
 	if k == nil {
-		k = &errorKind{Kind: kind, Example: example}
+		k = &ErrorKind{Kind: kind, Example: example}
 		t.kinds[kind] = k
 	}
 	k.Count++
 }
 
 // list returns the kinds, most frequent first, and their total.
-func (t *errorTally) list() ([]errorKind, int64) {
+func (t *errorTally) list() ([]ErrorKind, int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]errorKind, 0, len(t.kinds))
+	out := make([]ErrorKind, 0, len(t.kinds))
 	var total int64
 	for _, k := range t.kinds {
 		out = append(out, *k)
 		total += k.Count
 	}
-	slices.SortFunc(out, func(a, b errorKind) int {
+	slices.SortFunc(out, func(a, b ErrorKind) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Kind, b.Kind))
 	})
 	return out, total

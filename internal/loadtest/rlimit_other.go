@@ -1,10 +1,11 @@
 //go:build !linux
 
-package main
+package loadtest
 
 import "errors"
 
-func openFileLimit() (soft, hard uint64, err error) {
+// OpenFileLimit is unknown off Linux: it always returns an error.
+func OpenFileLimit() (soft, hard uint64, err error) {
 	return 0, 0, errors.New("open-file limit unknown on this system")
 }
 
