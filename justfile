@@ -8,17 +8,22 @@ run:
 test:
     go test -race ./...
 
-# Formatting, vet and staticcheck (fetched through the module proxy).
+# CI runs the same three checks; staticcheck is pinned, fetched through the
+# module proxy.
+# Formatting, vet and staticcheck.
 lint:
     test -z "$(gofmt -l .)" || (gofmt -l . && exit 1)
     go vet ./...
-    go run honnef.co/go/tools/cmd/staticcheck@latest ./...
+    go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# Fuzz the frame decoder, the JSON encoder and the token verifier (30s each).
-fuzz:
-    go test -run=^$ -fuzz=FuzzDecodeFrame -fuzztime=30s ./transport/
-    go test -run=^$ -fuzz=FuzzAppendString -fuzztime=30s ./transport/
-    go test -run=^$ -fuzz=FuzzVerify -fuzztime=30s ./transport/auth/
+# Every fuzz target: the frame decoder, the JSON encoder, the token verifier
+# and the claims decoder, TIME each: `just fuzz` (30s), `just fuzz 5m`.
+# Fuzz every Fuzz* target for TIME each (default 30s).
+fuzz TIME="30s":
+    go test -run=^$ -fuzz=^FuzzDecodeFrame$ -fuzztime={{TIME}} ./transport/
+    go test -run=^$ -fuzz=^FuzzAppendString$ -fuzztime={{TIME}} ./transport/
+    go test -run=^$ -fuzz=^FuzzVerify$ -fuzztime={{TIME}} ./transport/auth/
+    go test -run=^$ -fuzz=^FuzzClaimsDecode$ -fuzztime={{TIME}} ./transport/auth/
 
 # Builds the binaries and runs every phase; about 4 minutes on 2 cores at the
 # default sizes (5,000 idle, 1,000 streaming, 1,000 cached and 10,000 concurrent
@@ -29,9 +34,15 @@ fuzz:
 bench *ARGS:
     go run ./cmd/bench {{ARGS}}
 
+# Flags pass through: `just loadtest --sessions 1000 --messages 2`; see
+# `go run ./cmd/wealthcoach loadtest -h`. Start the server first (`just run`).
+# Drive sessions against a server running on this machine.
+loadtest *ARGS:
+    go run ./cmd/wealthcoach loadtest {{ARGS}}
+
 # Go benchmarks of the hot paths.
 bench-go:
-    go test -run=^$ -bench=. -benchmem ./transport/ ./transport/auth/ ./actors/
+    go test -run=^$ -bench=. -benchmem ./transport/ ./transport/auth/ ./actors/ ./internal/metrics/
 
 # Start local PostgreSQL and Redis if they are not running (Debian packages).
 services:

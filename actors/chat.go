@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"cmp"
 	"context"
+	"log/slog"
 	"math"
 	"strconv"
 	"time"
@@ -11,37 +13,70 @@ import (
 	"github.com/wealthwarriors/wealthcoach/store"
 )
 
-// ChatOptions configures the chat pipeline. Zero values take the documented
-// defaults, except HistoryMessages, where zero keeps no history.
+// ChatOptions configures the chat pipeline. Zero values take those of
+// DefaultChatOptions; HistoryMessages, which it leaves zero, keeps no history.
 type ChatOptions struct {
 	Model       Model  // nil answers every chat message with llm_unavailable
 	ModelName   string // sent as the request's model
 	MaxTokens   int
 	Temperature float32
-	Timeout     time.Duration // per model call, first byte to last; default 60s
+	Timeout     time.Duration // per model call, first byte to last
+
+	// MaxAnswerBytes caps an answer whatever the model does with MaxTokens:
+	// the answer is cut there on a character boundary, the model call
+	// cancelled, and the answer ends with length.
+	MaxAnswerBytes int
 
 	HistoryMessages int // messages of memory sent with each request (user and assistant each count one)
 
-	RatePerMinute float64 // per-user bucket refill; default 20
-	Burst         int     // per-user bucket size; default 5
+	RatePerMinute float64 // per-user bucket refill
+	Burst         int     // per-user bucket size
 
 	Cache        ResponseCache // nil disables the response cache
-	CacheTTL     time.Duration // default 24h
-	CacheTimeout time.Duration // per cache operation; default 250ms
+	CacheTTL     time.Duration // how long a stored answer lives
+	CacheTimeout time.Duration // per cache operation
 	SharedCache  bool          // cross-user hits on identical input (cache.scope shared)
+	// The cache's circuit breaker: after CacheBreakerFailures failed
+	// operations in a row (default 5) the cache is not asked for
+	// CacheBreakerCooldown (default 10s), then one look-up probes it.
+	CacheBreakerFailures int
+	CacheBreakerCooldown time.Duration
 
-	FlushInterval time.Duration // least time between two frames of an answer; default 30ms
-	FlushBytes    int           // pending text that is sent without waiting; default 512
+	FlushInterval time.Duration // least time between two frames of an answer
+	FlushBytes    int           // pending text that is sent without waiting
 }
 
+// DefaultChatOptions returns the chat pipeline's defaults, the only place
+// they are written: NewNode fills every zero field from it, and the server's
+// configuration takes its defaults from it.
+func DefaultChatOptions() ChatOptions {
+	return ChatOptions{
+		Timeout:              60 * time.Second,
+		MaxAnswerBytes:       32 << 10,
+		RatePerMinute:        20,
+		Burst:                5,
+		CacheTTL:             24 * time.Hour,
+		CacheTimeout:         250 * time.Millisecond,
+		CacheBreakerFailures: 5,
+		CacheBreakerCooldown: 10 * time.Second,
+		FlushInterval:        30 * time.Millisecond,
+		FlushBytes:           256,
+	}
+}
+
+// setDefaults fills the zero fields that DefaultChatOptions sets.
 func (o *ChatOptions) setDefaults() {
-	setDefault(&o.Timeout, 60*time.Second)
-	setDefault(&o.RatePerMinute, 20)
-	setDefault(&o.Burst, 5)
-	setDefault(&o.CacheTTL, 24*time.Hour)
-	setDefault(&o.CacheTimeout, 250*time.Millisecond)
-	setDefault(&o.FlushInterval, 30*time.Millisecond)
-	setDefault(&o.FlushBytes, 512)
+	d := DefaultChatOptions()
+	o.Timeout = cmp.Or(o.Timeout, d.Timeout)
+	o.MaxAnswerBytes = cmp.Or(o.MaxAnswerBytes, d.MaxAnswerBytes)
+	o.RatePerMinute = cmp.Or(o.RatePerMinute, d.RatePerMinute)
+	o.Burst = cmp.Or(o.Burst, d.Burst)
+	o.CacheTTL = cmp.Or(o.CacheTTL, d.CacheTTL)
+	o.CacheTimeout = cmp.Or(o.CacheTimeout, d.CacheTimeout)
+	o.CacheBreakerFailures = cmp.Or(o.CacheBreakerFailures, d.CacheBreakerFailures)
+	o.CacheBreakerCooldown = cmp.Or(o.CacheBreakerCooldown, d.CacheBreakerCooldown)
+	o.FlushInterval = cmp.Or(o.FlushInterval, d.FlushInterval)
+	o.FlushBytes = cmp.Or(o.FlushBytes, d.FlushBytes)
 }
 
 // chatState is a session's conversation: its system prompt (rendered on
@@ -66,12 +101,13 @@ type answer struct {
 	cancel   context.CancelFunc
 	started  time.Time
 
-	content []byte
-	sent    int // bytes of content already sent
-	frames  int
-	last    time.Time // when the last frame was sent
-	timer   *time.Timer
-	armed   bool // a flush tick is pending
+	content   []byte
+	cacheable bool // the model said stop: the answer may be stored
+	sent      int  // bytes of content already sent
+	frames    int
+	last      time.Time // when the last frame was sent
+	timer     *time.Timer
+	armed     bool // a flush tick is pending
 }
 
 // flushTick asks the session to send the text pending for answer seq.
@@ -145,12 +181,13 @@ func (s *session) callModel(c actor.Context, a *answer) {
 		s.fail(CodeLLMUnavailable, "no model is configured", 0)
 		return
 	}
-	ask := &modelAsk{seq: a.seq, req: a.req, ctx: a.ctx, session: s.self}
 	if s.model == nil {
-		c.Send(s.node.registry, &routeAsk{userID: s.userID, ask: ask})
+		// ensureModel went out with the message; the ask follows the
+		// answer to it.
+		s.modelWaiting = true
 		return
 	}
-	c.Send(s.model, ask)
+	c.Send(s.model, &modelAsk{seq: a.seq, req: a.req, ctx: a.ctx, session: s.self})
 }
 
 // chatEvent handles the messages of the answer in flight. Messages for an
@@ -160,8 +197,19 @@ func (s *session) chatEvent(c actor.Context, msg any) {
 	switch m := msg.(type) {
 	case *modelAssigned:
 		s.model = m.model
+		if s.modelWaiting {
+			s.modelWaiting = false
+			if a != nil {
+				s.callModel(c, a)
+			}
+		}
 	case *cacheResult:
 		if a == nil || m.seq != a.seq {
+			if !m.hit {
+				// This session was made to lead an answer it no longer
+				// wants: let the next session waiting on the key lead.
+				c.Send(s.node.cache, &cacheAbandon{key: m.key, from: s.self})
+			}
 			return
 		}
 		if m.hit {
@@ -199,6 +247,11 @@ func (s *session) chatEvent(c actor.Context, msg any) {
 			s.fail(CodeLLMUnavailable, "the coach could not answer right now; please try again", 0)
 			return
 		}
+		if m.odd != "" {
+			s.logger().Info("model finish reason outside the protocol, reported as stop",
+				slog.String("answer", a.id), slog.String("model_reason", m.odd))
+		}
+		a.cacheable = m.cacheable
 		s.finish(m.finish, false)
 	}
 }
@@ -249,7 +302,7 @@ func (s *session) cancel(c actor.Context) {
 }
 
 // finish sends the done frame, stores the exchange in memory and, for a
-// complete fresh answer, in the cache.
+// fresh answer the model itself finished with stop, in the cache.
 func (s *session) finish(reason string, cached bool) {
 	a := s.chat.cur
 	content := string(a.content)
@@ -258,8 +311,10 @@ func (s *session) finish(reason string, cached bool) {
 	if content != "" {
 		s.chat.remember(s.node.opts.Chat.HistoryMessages, a.question, content)
 	}
-	if reason == "stop" && !cached && a.key != "" && content != "" {
-		s.node.root.Send(s.node.cache, &cachePut{key: a.key, answer: content})
+	if cached {
+		a.key = "" // a hit leads nothing
+	} else if a.cacheable && reason == "stop" && content != "" {
+		s.settleCache(a, content)
 	}
 	s.counts.answers++
 	s.node.stats.Answers.Add(1)
@@ -269,6 +324,22 @@ func (s *session) finish(reason string, cached bool) {
 		s.node.stats.AnswerTime.ObserveDuration(time.Since(a.started))
 	}
 	s.endAnswer()
+}
+
+// settleCache tells the cache actor how an answer that missed ended: its
+// text to store (and hand to the sessions waiting on the same key), or ""
+// when there is nothing to store, so that the next waiter leads. Only the
+// first call for an answer counts.
+func (s *session) settleCache(a *answer, text string) {
+	if a == nil || a.key == "" {
+		return
+	}
+	if text != "" {
+		s.node.root.Send(s.node.cache, &cachePut{key: a.key, answer: text, from: s.self})
+	} else {
+		s.node.root.Send(s.node.cache, &cacheAbandon{key: a.key, from: s.self})
+	}
+	a.key = ""
 }
 
 // fail ends the answer in flight with an error frame; nothing of it enters
@@ -281,6 +352,7 @@ func (s *session) fail(code Code, msg string, retryAfter int) {
 }
 
 func (s *session) endAnswer() {
+	s.settleCache(s.chat.cur, "")
 	s.chat.stop()
 	if s.state == stateStreaming {
 		s.setState(stateAuthenticated)

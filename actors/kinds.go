@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -83,33 +82,22 @@ func (m *depthMailbox) PostUserMessage(msg any) {
 	m.kind.observeDepth(int64(m.Mailbox.UserMessageCount()))
 }
 
-// kindOf tells an actor's kind from its PID.
-func kindOf(pid *actor.PID) string {
-	id := pid.GetId()
-	switch {
-	case strings.Contains(id, "session-"):
-		return KindSession
-	case strings.Contains(id, "model-"):
-		return KindModel
-	case strings.Contains(id, "cache"):
-		return KindCache
-	case strings.Contains(id, "registry"):
-		return KindRegistry
-	}
-	return ""
+// countingStrategy counts the failures of the actors it supervises, all
+// of one kind, then lets inner decide what to do. Counting where the
+// failure is handled means no actor's kind is ever guessed from its id.
+type countingStrategy struct {
+	inner actor.SupervisorStrategy
+	kind  *KindStats
 }
 
-// watchKinds counts supervision events by kind and rotates the mailbox
-// depth windows until stop is closed.
+func (s *countingStrategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
+	rs *actor.RestartStatistics, reason any, message any) {
+	s.kind.Restarts.Add(1)
+	s.inner.HandleFailure(sys, sup, child, rs, reason, message)
+}
+
+// watchKinds rotates the mailbox depth windows until stop is closed.
 func (n *Node) watchKinds(stop <-chan struct{}) {
-	sub := n.system.EventStream.Subscribe(func(evt any) {
-		if e, ok := evt.(*actor.SupervisorEvent); ok {
-			if k := n.kinds[kindOf(e.Child)]; k != nil {
-				k.Restarts.Add(1)
-			}
-		}
-	})
-	defer n.system.EventStream.Unsubscribe(sub)
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {

@@ -1,13 +1,16 @@
 package actors
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/wealthwarriors/wealthcoach/store"
 )
 
-// Code is a protocol error code, as sent in an error frame. Codes that end a
-// session are mapped to WebSocket close codes and reasons by the transport.
+// Code names an outcome a session reports to its client. A code that keeps
+// the connection open is sent as is in an error frame; a code that closes it
+// goes to Peer.Close, and the transport's table gives its close code, reason
+// and the error frame, if any, that precedes it. Codes lists every code.
 type Code string
 
 // Error codes that keep the connection open.
@@ -20,7 +23,9 @@ const (
 	CodeLLMUnavailable       Code = "llm_unavailable"
 	CodeAlreadyAuthenticated Code = "already_authenticated"
 	CodeShuttingDown         Code = "shutting_down"
-	CodeInternal             Code = "internal"
+	// CodeInternal answers one frame whose handling failed; the session
+	// goes on. CodeSessionFailed is the failure it cannot recover from.
+	CodeInternal Code = "internal"
 )
 
 // Error codes that close the connection.
@@ -36,7 +41,63 @@ const (
 	// CodeServerShutdown closes a session at the end of a graceful shutdown.
 	// No error frame precedes it.
 	CodeServerShutdown Code = "server_shutdown"
+	// CodeSessionFailed closes a session that kept failing (1011): its
+	// state can no longer be trusted.
+	CodeSessionFailed Code = "session_failed"
 )
+
+// Effect is what sending a code does to the connection.
+type Effect uint8
+
+const (
+	// KeepsOpen codes go in an error frame, through Peer.Error.
+	KeepsOpen Effect = iota + 1
+	// Closes codes end the session, through Peer.Close.
+	Closes
+)
+
+// String returns the effect's name.
+func (e Effect) String() string {
+	switch e {
+	case KeepsOpen:
+		return "KeepsOpen"
+	case Closes:
+		return "Closes"
+	}
+	return "Effect(" + strconv.Itoa(int(e)) + ")"
+}
+
+// CodeRule is one code and its effect.
+type CodeRule struct {
+	Code   Code
+	Effect Effect
+}
+
+// Codes is every code a session can emit, with its effect: the list the
+// transport's wire table is checked against. A new code is its constant
+// above and one line here; the transport's tests then ask for its wire form.
+var Codes = []CodeRule{
+	{CodeBadRequest, KeepsOpen},
+	{CodeEmptyMessage, KeepsOpen},
+	{CodeMessageTooLong, KeepsOpen},
+	{CodeBusy, KeepsOpen},
+	{CodeRateLimited, KeepsOpen},
+	{CodeLLMUnavailable, KeepsOpen},
+	{CodeAlreadyAuthenticated, KeepsOpen},
+	{CodeShuttingDown, KeepsOpen},
+	{CodeInternal, KeepsOpen},
+
+	{CodeAuthRequired, Closes},
+	{CodeTokenMissing, Closes},
+	{CodeInvalidToken, Closes},
+	{CodeTokenExpired, Closes},
+	{CodeAuthFailed, Closes},
+	{CodeAuthTimeout, Closes},
+	{CodeMaxConnections, Closes},
+	{CodeUnavailable, Closes},
+	{CodeServerShutdown, Closes},
+	{CodeSessionFailed, Closes},
+}
 
 // Messages the transport sends to a session, one per decoded client frame.
 
@@ -85,7 +146,7 @@ type Answer struct {
 	Delta        string // the text new in this frame
 	Done         bool
 	Cached       bool
-	FinishReason string // set on the done frame: stop, length or cancelled
+	FinishReason string // set on the done frame: stop, length, cancelled or content_filter
 }
 
 // ErrorFrame is an error that keeps the connection open.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -18,29 +19,35 @@ type ModelMessage struct {
 
 // ModelRequest is a complete chat-completion request.
 type ModelRequest struct {
-	Model       string
-	Messages    []ModelMessage
-	MaxTokens   int
+	Model    string
+	Messages []ModelMessage
+	// MaxTokens caps the answer; zero leaves it to the model server.
+	MaxTokens int
+	// Temperature zero leaves it to the model server.
 	Temperature float32
 }
 
-// ModelChunk is one piece of a streamed answer.
+// ModelChunk is one piece of a streamed answer. The chunk carrying
+// FinishReason may be followed by one carrying only the token counts, so
+// a caller that counts usage reads on until io.EOF.
 type ModelChunk struct {
-	Delta            string
-	FinishReason     string // set on the last content chunk: stop, length, ...
+	Delta            string // whole characters: a chunk never ends inside a UTF-8 sequence
+	FinishReason     string // the model's own reason, on the last content chunk; "" on the others
 	PromptTokens     int    // set on the usage chunk, when the model sends one
 	CompletionTokens int
 }
 
 // ModelStream is an answer being streamed. Recv returns io.EOF after the
-// last chunk; Close releases the call.
+// last chunk. Close releases the call; it is safe to call more than once
+// and concurrently with Recv, which it aborts.
 type ModelStream interface {
 	Recv() (ModelChunk, error)
 	Close() error
 }
 
-// Model starts streaming chat completions. Cancelling ctx must abort the
-// call promptly.
+// Model starts streaming chat completions; package transport/llm has the
+// providers. It is safe for concurrent use, and cancelling ctx must abort
+// the call promptly.
 type Model interface {
 	Stream(ctx context.Context, req ModelRequest) (ModelStream, error)
 }
@@ -70,8 +77,55 @@ type modelText struct {
 // modelDone ends answer seq. err is nil when the model finished.
 type modelDone struct {
 	seq    uint64
-	finish string
-	err    error
+	finish string // as the client sees it: stop, length or content_filter
+	// cacheable is set when the model itself said stop: any other end (cut
+	// by a length limit, refused, a tool call shown as stop) is no answer to
+	// hand out again.
+	cacheable bool
+	// odd is the model's reason, shortened, when no client may see it and
+	// the answer is reported as stop instead.
+	odd string
+	err error
+}
+
+// maxLoggedReason bounds the bytes of a model's finish reason that reach
+// the log: the text comes from the provider and could be anything.
+const maxLoggedReason = 32
+
+// clientFinish maps a model's finish reason onto the values a client can
+// get. ok is false when the reason is none of them and stop is reported in
+// its place. "" (a model that named no reason before its end) counts as
+// stop.
+func clientFinish(model string) (finish string, ok bool) {
+	switch model {
+	case "", "stop":
+		return "stop", true
+	case "length", "content_filter":
+		return model, true
+	}
+	return "stop", false
+}
+
+// cutUTF8 returns the longest prefix of s that is at most n bytes and does
+// not end inside a UTF-8 sequence.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	s = s[:n]
+	// Only the last rune can have been split: find where it starts.
+	for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			if !utf8.FullRuneInString(s[i:]) {
+				return s[:i]
+			}
+			return s
+		}
+	}
+	return s
 }
 
 // userGone tells a model actor its user has no live session left.
@@ -81,15 +135,13 @@ type modelIdleCheck struct{}
 
 type modelFinished struct{}
 
-// modelActor is one per user with a live session. It owns the user's token
-// bucket and runs each model call in a goroutine bounded by the session's
+// modelActor is one per user with a live session. It owns the user's rate
+// limit and runs each model call in a goroutine bounded by the session's
 // context and the request timeout.
 type modelActor struct {
 	node   *Node
 	userID string
-
-	tokens float64
-	filled time.Time // when tokens was last brought up to date
+	limit  Limiter
 
 	inFlight  int
 	gone      bool
@@ -98,8 +150,16 @@ type modelActor struct {
 
 func (n *Node) modelProps(userID string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &modelActor{node: n, userID: userID, tokens: float64(n.opts.Chat.Burst), filled: time.Now()}
+		return &modelActor{node: n, userID: userID, limit: n.newLimiter(userID)}
 	}, n.kinds[KindModel].instrument(n.dispatcher())...)
+}
+
+// newLimiter makes the rate limit of a user's model actor: today a local
+// bucket of Chat.Burst tokens refilled at Chat.RatePerMinute. A fleet-wide
+// limiter would be chosen here, its Allow moved to the call's goroutine
+// (see Limiter).
+func (n *Node) newLimiter(userID string) Limiter {
+	return newLocalLimiter(n.opts.Chat.RatePerMinute, n.opts.Chat.Burst)
 }
 
 func (m *modelActor) Receive(c actor.Context) {
@@ -113,7 +173,7 @@ func (m *modelActor) Receive(c actor.Context) {
 		m.gone = true
 		m.scheduleIdleCheck(c)
 	case *modelIdleCheck:
-		if m.gone && m.inFlight == 0 && m.refill(time.Now()) >= float64(m.node.opts.Chat.Burst) {
+		if m.gone && m.inFlight == 0 && m.limit.FullIn(time.Now()) == 0 {
 			c.Send(m.node.registry, &modelIdle{userID: m.userID})
 		} else if m.gone {
 			m.scheduleIdleCheck(c)
@@ -127,24 +187,11 @@ func (m *modelActor) Receive(c actor.Context) {
 	}
 }
 
-// refill brings the bucket up to date and returns its level.
-func (m *modelActor) refill(now time.Time) float64 {
-	o := m.node.opts.Chat
-	m.tokens += now.Sub(m.filled).Minutes() * o.RatePerMinute
-	if max := float64(o.Burst); m.tokens > max {
-		m.tokens = max
-	}
-	m.filled = now
-	return m.tokens
-}
-
 // scheduleIdleCheck arranges a check for when the bucket will be full, so
 // that the actor, and the rate limit with it, outlives the user's sessions
 // just long enough for reconnecting not to reset the limit.
 func (m *modelActor) scheduleIdleCheck(c actor.Context) {
-	o := m.node.opts.Chat
-	missing := float64(o.Burst) - m.refill(time.Now())
-	wait := time.Duration(missing/o.RatePerMinute*float64(time.Minute)) + 10*time.Millisecond
+	wait := m.limit.FullIn(time.Now()) + 10*time.Millisecond
 	root, self := c.ActorSystem().Root, c.Self()
 	if m.idleTimer != nil {
 		m.idleTimer.Stop()
@@ -153,63 +200,101 @@ func (m *modelActor) scheduleIdleCheck(c actor.Context) {
 }
 
 func (m *modelActor) ask(c actor.Context, ask *modelAsk) {
-	if m.refill(time.Now()) < 1 {
-		o := m.node.opts.Chat
-		wait := time.Duration((1 - m.tokens) / o.RatePerMinute * float64(time.Minute))
+	ok, wait, err := m.limit.Allow(ask.ctx, time.Now())
+	if err != nil {
+		m.node.warnEvery("rate-limit", "rate limit unreadable; call let through", slog.String("error", err.Error()))
+	} else if !ok {
 		m.node.stats.LLMRateLimited.Add(1)
 		c.Send(ask.session, &modelRejected{seq: ask.seq, retryAfter: wait})
 		return
 	}
-	m.tokens--
 	m.inFlight++
 	root, self := c.ActorSystem().Root, c.Self()
 	go func() {
 		defer root.Send(self, &modelFinished{})
-		m.node.stream(root, ask)
+		defer func() {
+			// A provider's panic would end the process from this
+			// goroutine, which no supervisor watches: it fails one answer.
+			if r := recover(); r != nil {
+				m.node.stats.LLMErrors.Add(1)
+				m.node.log.Error("model call panicked", slog.Any("panic", r))
+				root.Send(ask.session, &modelDone{seq: ask.seq, err: errModelPanicked})
+			}
+		}()
+		m.stream(root, ask)
 	}()
 }
 
+var errModelPanicked = errors.New("model call panicked")
+
 // stream runs one model call and sends its text and its end to the session.
-// It runs in its own goroutine.
-func (n *Node) stream(root *actor.RootContext, ask *modelAsk) {
+// It runs in a goroutine of the actor's, so it reads only what never
+// changes (the node and its options), never the actor's state.
+func (m *modelActor) stream(root *actor.RootContext, ask *modelAsk) {
+	n := m.node
 	st := n.stats
 	st.LLMRequests.Add(1)
 	st.LLMInFlight.Add(1)
 	defer st.LLMInFlight.Add(-1)
 	ctx, cancel := context.WithTimeout(ask.ctx, n.opts.Chat.Timeout)
 	defer cancel()
-	finish, err := n.relay(ctx, root, ask)
+	reason, capped, err := m.relay(ctx, root, ask)
 	if err != nil && ask.ctx.Err() == nil {
 		st.LLMErrors.Add(1)
 		n.warnEvery("model", "model call failed", slog.String("error", err.Error()))
 	}
-	root.Send(ask.session, &modelDone{seq: ask.seq, finish: finish, err: err})
+	done := &modelDone{seq: ask.seq, err: err}
+	switch finish, ok := clientFinish(reason); {
+	case capped:
+		done.finish = "length"
+	case !ok:
+		done.finish, done.odd = finish, cutUTF8(reason, maxLoggedReason)
+	default:
+		done.finish, done.cacheable = finish, finish == "stop"
+	}
+	root.Send(ask.session, done)
 }
 
-func (n *Node) relay(ctx context.Context, root *actor.RootContext, ask *modelAsk) (finish string, err error) {
+// relay streams the model's answer to the session and returns the model's
+// finish reason. An answer reaching MaxAnswerBytes is cut there and the call
+// abandoned, capped true: a model that ignores max_tokens would otherwise
+// stream without end, and every frame carries the whole answer so far.
+func (m *modelActor) relay(ctx context.Context, root *actor.RootContext, ask *modelAsk) (reason string, capped bool, err error) {
+	n := m.node
 	stream, err := n.opts.Chat.Model.Stream(ctx, ask.req)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
+	// Closing the stream cancels the upstream request, also when the cap
+	// ends it early.
 	defer stream.Close()
+	room := n.opts.Chat.MaxAnswerBytes
 	for {
 		ch, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			if finish == "" {
-				finish = "stop"
-			}
-			return finish, nil
+			return reason, false, nil
 		}
 		if err != nil {
-			return "", err
-		}
-		if ch.Delta != "" {
-			root.Send(ask.session, &modelText{seq: ask.seq, delta: ch.Delta})
-		}
-		if ch.FinishReason != "" {
-			finish = ch.FinishReason
+			return "", false, err
 		}
 		n.stats.TokensIn.Add(int64(ch.PromptTokens))
 		n.stats.TokensOut.Add(int64(ch.CompletionTokens))
+		delta := ch.Delta
+		if len(delta) > room {
+			delta = cutUTF8(delta, room)
+			capped = true
+		}
+		room -= len(delta)
+		if delta != "" {
+			root.Send(ask.session, &modelText{seq: ask.seq, delta: delta})
+		}
+		if capped {
+			return "", true, nil
+		}
+		// go-openai reads a null finish_reason as "": only a named reason
+		// is the model's last word.
+		if ch.FinishReason != "" {
+			reason = ch.FinishReason
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,31 +26,30 @@ type TokenVerifier interface {
 }
 
 // AccountLoader loads a user and their profile in one call. It reports a
-// missing user with an error wrapping store.ErrNotFound.
-type AccountLoader interface {
-	LoadAccount(ctx context.Context, userID string) (store.Account, error)
-}
+// missing user with an error wrapping store.ErrNotFound. It is the domain's
+// interface, named here for the Options that take it.
+type AccountLoader = store.AccountLoader
 
 // ErrNodeFull is returned by Admit when the node is at its session cap or at
 // its cap on connections still unauthenticated.
 var ErrNodeFull = errors.New("node at capacity")
 
-// Options configures a Node. Zero values take the documented defaults.
+// Options configures a Node. Zero values take those of DefaultOptions.
 type Options struct {
-	Logger   *slog.Logger  // default: discard
+	Logger   *slog.Logger
 	Verifier TokenVerifier // required
 	Accounts AccountLoader // required
 
-	AuthTimeout           time.Duration // time allowed for authenticate; default 30s
-	LoadTimeout           time.Duration // time allowed for the profile load; default 5s
-	MaxConnectionsPerUser int           // live sessions per user; default 3
-	MaxSessions           int           // live sessions per node, any state; default 50,000
-	MaxUnauthenticated    int           // sessions not yet authenticated; default 10,000
-	MaxMessageChars       int           // chat message limit in characters; default 4,000
-	MaxStashed            int           // frames held while authentication completes; default 8
+	AuthTimeout           time.Duration // time allowed for authenticate
+	LoadTimeout           time.Duration // time allowed for the profile load
+	MaxConnectionsPerUser int           // live sessions per user
+	MaxSessions           int           // live sessions per node, any state
+	MaxUnauthenticated    int           // sessions not yet authenticated
+	MaxMessageChars       int           // chat message limit in characters
+	MaxStashed            int           // frames held while authentication completes
 
 	// MaxFailures is how many panics a session survives within
-	// FailureWindow before it is closed with 1011; default 3 in 1m.
+	// FailureWindow before it is closed with 1011.
 	MaxFailures   int
 	FailureWindow time.Duration
 
@@ -60,27 +60,39 @@ type Options struct {
 	BeforeReceive func(msg any)
 }
 
-func (o *Options) setDefaults() {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+// DefaultOptions returns the node's defaults, Chat's included, the only
+// place they are written: NewNode fills every zero field from it, and the
+// server's configuration takes its defaults from it.
+func DefaultOptions() Options {
+	return Options{
+		Logger:                slog.New(slog.DiscardHandler),
+		AuthTimeout:           30 * time.Second,
+		LoadTimeout:           5 * time.Second,
+		MaxConnectionsPerUser: 3,
+		MaxSessions:           50_000,
+		MaxUnauthenticated:    10_000,
+		MaxMessageChars:       4000,
+		MaxStashed:            8,
+		MaxFailures:           3,
+		FailureWindow:         time.Minute,
+		Chat:                  DefaultChatOptions(),
 	}
-	setDefault(&o.AuthTimeout, 30*time.Second)
-	setDefault(&o.LoadTimeout, 5*time.Second)
-	setDefault(&o.MaxConnectionsPerUser, 3)
-	setDefault(&o.MaxSessions, 50_000)
-	setDefault(&o.MaxUnauthenticated, 10_000)
-	setDefault(&o.MaxMessageChars, 4000)
-	setDefault(&o.MaxStashed, 8)
-	setDefault(&o.MaxFailures, 3)
-	setDefault(&o.FailureWindow, time.Minute)
-	o.Chat.setDefaults()
 }
 
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
+// setDefaults fills the zero fields that DefaultOptions sets.
+func (o *Options) setDefaults() {
+	d := DefaultOptions()
+	o.Logger = cmp.Or(o.Logger, d.Logger)
+	o.AuthTimeout = cmp.Or(o.AuthTimeout, d.AuthTimeout)
+	o.LoadTimeout = cmp.Or(o.LoadTimeout, d.LoadTimeout)
+	o.MaxConnectionsPerUser = cmp.Or(o.MaxConnectionsPerUser, d.MaxConnectionsPerUser)
+	o.MaxSessions = cmp.Or(o.MaxSessions, d.MaxSessions)
+	o.MaxUnauthenticated = cmp.Or(o.MaxUnauthenticated, d.MaxUnauthenticated)
+	o.MaxMessageChars = cmp.Or(o.MaxMessageChars, d.MaxMessageChars)
+	o.MaxStashed = cmp.Or(o.MaxStashed, d.MaxStashed)
+	o.MaxFailures = cmp.Or(o.MaxFailures, d.MaxFailures)
+	o.FailureWindow = cmp.Or(o.FailureWindow, d.FailureWindow)
+	o.Chat.setDefaults()
 }
 
 // Node is one server's actor system: the registry, the cache actor and every
@@ -141,14 +153,21 @@ func NewNode(opts Options) (*Node, error) {
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return sysLog }))
 	n.root = n.system.Root
 
+	// One strategy value per kind: protoactor caches guardians by strategy.
+	counted := func(kind string) *countingStrategy {
+		return &countingStrategy{inner: actor.DefaultSupervisorStrategy(), kind: n.kinds[kind]}
+	}
 	var err error
+	// The registry is the parent of the model actors, so its supervisor
+	// strategy is theirs.
 	n.registry, err = n.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRegistry(n) },
-		n.kinds[KindRegistry].instrument(n.dispatcher())...), "registry")
+		append(n.kinds[KindRegistry].instrument(n.dispatcher()),
+			actor.WithGuardian(counted(KindRegistry)), actor.WithSupervisor(counted(KindModel)))...), "registry")
 	if err != nil {
 		return nil, fmt.Errorf("spawn registry: %w", err)
 	}
 	n.cache, err = n.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newCacheActor(n) },
-		n.kinds[KindCache].instrument(n.dispatcher())...), "cache")
+		append(n.kinds[KindCache].instrument(n.dispatcher()), actor.WithGuardian(counted(KindCache)))...), "cache")
 	if err != nil {
 		return nil, fmt.Errorf("spawn cache actor: %w", err)
 	}
@@ -197,7 +216,12 @@ func (n *Node) Admit() error {
 type Handle struct {
 	root *actor.RootContext
 	pid  *actor.PID
+	id   string
 }
+
+// SessionID is the session's id, as its log lines and the connected frame
+// carry it.
+func (h Handle) SessionID() string { return h.id }
 
 // Send delivers one of the inbound messages (Authenticate, ChatMessage,
 // Cancel, Ping, Invalid, Disconnected) to the session. It never blocks.
@@ -212,7 +236,7 @@ func (n *Node) Open(peer Peer) Handle {
 	// producer, so that every session shares one Props value.
 	n.root.Send(pid, &attach{peer: peer, id: id})
 	n.sessions.Store(id, pid)
-	return Handle{root: n.root, pid: pid}
+	return Handle{root: n.root, pid: pid, id: id}
 }
 
 // Live is the number of sessions, in any state.

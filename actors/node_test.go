@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 	"github.com/wealthwarriors/wealthcoach/store"
 )
 
@@ -134,17 +135,6 @@ func open(t testing.TB, n *Node, user string) (Handle, *fakePeer) {
 	return h, p
 }
 
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestRateLimitOutlivesSessions(t *testing.T) {
 	n := newTestNode(t, func(o *Options) {
 		o.Chat.RatePerMinute = 600 // one every 100ms
@@ -161,7 +151,7 @@ func TestRateLimitOutlivesSessions(t *testing.T) {
 		t.Fatalf("want rate_limited, got %+v", e)
 	}
 	h.Send(&Disconnected{CloseCode: 1000})
-	waitFor(t, "the session to end", func() bool { return n.Live() == 0 })
+	testutil.WaitFor(t, 5*time.Second, "the session to end", func() bool { return n.Live() == 0 })
 
 	// The model actor, and its bucket, outlive the session until the bucket
 	// is full again (200ms here), then stop.
@@ -174,7 +164,7 @@ func TestRateLimitOutlivesSessions(t *testing.T) {
 		t.Fatalf("reconnecting reset the rate limit: %+v", e)
 	}
 	h2.Send(&Disconnected{CloseCode: 1000})
-	waitFor(t, "the model actor to stop once its bucket refilled", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the model actor to stop once its bucket refilled", func() bool {
 		return n.Kind(KindModel).Live.Load() == 0
 	})
 	if n.Stats().Users.Load() != 0 {
@@ -258,9 +248,9 @@ func TestDisconnectDuringAuthenticationReleasesSlot(t *testing.T) {
 		h := n.Open(p)
 		h.Send(&Authenticate{Token: "ok:u", TokenOK: true})
 		h.Send(&Disconnected{CloseCode: 1006})
-		waitFor(t, "the session to end", func() bool { return n.Live() == 0 })
+		testutil.WaitFor(t, 5*time.Second, "the session to end", func() bool { return n.Live() == 0 })
 	}
-	waitFor(t, "the registry to forget the user", func() bool { return n.Stats().Users.Load() == 0 })
+	testutil.WaitFor(t, 5*time.Second, "the registry to forget the user", func() bool { return n.Stats().Users.Load() == 0 })
 	if err := n.Admit(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,7 @@
 package actors
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/wealthwarriors/wealthcoach/store"
@@ -15,9 +11,6 @@ import (
 // key: change it whenever the prompt's wording changes, so that answers
 // given under the old prompt are never served for the new one.
 const promptVersion = "coach-2026-11-a"
-
-// cacheKeyPrefix versions the key layout itself.
-const cacheKeyPrefix = "wc:answer:v1:"
 
 const persona = `You are Wealth Coach, a friendly and practical personal-finance coach inside a mobile app.
 Explain money topics in plain language, keep answers short enough to read on a phone, and give concrete next steps.
@@ -66,36 +59,4 @@ func systemPrompt(name string, p store.Profile) string {
 // requests that differ only in spacing share a cache entry.
 func normalize(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// cacheKey hashes the complete model request. Every field goes in with its
-// length, so no two different requests can produce the same byte stream.
-// With the user scope the user id is hashed too: no user can learn from a
-// cached flag what another asked.
-func cacheKey(scopeUser string, req *ModelRequest) string {
-	size := len(promptVersion) + len(scopeUser) + len(req.Model) + 16*len(req.Messages) + 64
-	for _, m := range req.Messages {
-		size += len(m.Role) + len(m.Content)
-	}
-	b := make([]byte, 0, size)
-	put := func(s string) {
-		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	put(promptVersion)
-	put(scopeUser)
-	put(req.Model)
-	b = binary.BigEndian.AppendUint64(b, uint64(req.MaxTokens))
-	b = binary.BigEndian.AppendUint64(b, uint64(math.Float32bits(req.Temperature)))
-	last := len(req.Messages) - 1
-	for i, m := range req.Messages {
-		put(m.Role)
-		if i == last {
-			put(normalize(m.Content))
-		} else {
-			put(m.Content)
-		}
-	}
-	sum := sha256.Sum256(b)
-	return cacheKeyPrefix + hex.EncodeToString(sum[:])
 }

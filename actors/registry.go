@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -27,21 +28,14 @@ type claimResult struct {
 	model *actor.PID // the user's model actor, if it already runs
 }
 
-// routeAsk carries a session's first model call to the registry, which
-// starts the user's model actor if needed, forwards the call to it and
-// tells the session its address. Model actors are started on first use so
-// that idle sessions cost one actor, not two.
-type routeAsk struct {
-	userID string
-	ask    *modelAsk
-}
-
 // modelAssigned gives a session the address of its user's model actor.
 type modelAssigned struct{ model *actor.PID }
 
 // ensureModel asks the registry for the user's model actor, starting it if
-// needed. A session sends it with its first chat message, so the address
-// is usually known by the time the cache has missed.
+// needed: the one way a session finds it when the claim did not name it.
+// A session sends it with its first chat message, so the address is
+// usually known by the time the cache has missed. Model actors are started
+// on first use so that idle sessions cost one actor, not two.
 type ensureModel struct {
 	userID  string
 	session *actor.PID
@@ -53,15 +47,6 @@ type release struct {
 	sessionID string
 }
 
-// sessionStateChanged keeps the registry's per-session view current for
-// the operators' per-user listing.
-type sessionStateChanged struct {
-	userID    string
-	sessionID string
-	state     sessionState
-	messages  int
-}
-
 // modelIdle is sent by a model actor whose user has no sessions and whose
 // rate-limit bucket is full again; the registry answers modelStop if the
 // user is still gone.
@@ -69,9 +54,13 @@ type modelIdle struct{ userID string }
 
 type modelStop struct{}
 
-// UserSessions asks the registry for a user's live sessions; the answer is
-// a []SessionInfo sent to the requester.
-type UserSessions struct{ UserID string }
+// userSessions asks the registry for a user's live sessions; the answer is
+// a []*actor.PID sent to the requester, who asks each session itself, so
+// that keeping the listing current costs the chat path nothing.
+type userSessions struct{ userID string }
+
+// sessionInfo asks a session to describe itself; it answers SessionInfo.
+type sessionInfo struct{}
 
 // SessionInfo describes one live session for operators.
 type SessionInfo struct {
@@ -82,7 +71,7 @@ type SessionInfo struct {
 }
 
 type userEntry struct {
-	sessions map[string]*SessionInfo
+	sessions map[string]*actor.PID // by session id
 	model    *actor.PID
 }
 
@@ -101,17 +90,6 @@ func (r *registry) Receive(c actor.Context) {
 		r.claim(c, m)
 	case *release:
 		r.release(c, m)
-	case *sessionStateChanged:
-		if e := r.users[m.userID]; e != nil {
-			if s := e.sessions[m.sessionID]; s != nil {
-				s.State, s.Messages = m.state.String(), m.messages
-			}
-		}
-	case *routeAsk:
-		if model := r.model(c, m.userID); model != nil {
-			c.Send(model, m.ask)
-			c.Send(m.ask.session, &modelAssigned{model: model})
-		}
 	case *ensureModel:
 		if model := r.model(c, m.userID); model != nil {
 			c.Send(m.session, &modelAssigned{model: model})
@@ -121,15 +99,15 @@ func (r *registry) Receive(c actor.Context) {
 			c.Send(e.model, &modelStop{})
 			delete(r.users, m.userID)
 		}
-	case *UserSessions:
-		c.Respond(r.userSessions(m.UserID))
+	case *userSessions:
+		c.Respond(r.sessionsOf(m.userID))
 	}
 }
 
 func (r *registry) claim(c actor.Context, m *claim) {
 	e := r.users[m.userID]
 	if e == nil {
-		e = &userEntry{sessions: make(map[string]*SessionInfo, 1)}
+		e = &userEntry{sessions: make(map[string]*actor.PID, 1)}
 		r.users[m.userID] = e
 	}
 	if len(e.sessions) >= r.node.opts.MaxConnectionsPerUser {
@@ -139,7 +117,7 @@ func (r *registry) claim(c actor.Context, m *claim) {
 	if len(e.sessions) == 0 {
 		r.node.stats.Users.Add(1)
 	}
-	e.sessions[m.sessionID] = &SessionInfo{SessionID: m.sessionID, State: stateAuthenticating.String(), Opened: time.Now()}
+	e.sessions[m.sessionID] = m.session
 	c.Send(m.session, &claimResult{model: e.model})
 }
 
@@ -179,25 +157,39 @@ func (r *registry) release(c actor.Context, m *release) {
 	c.Send(e.model, &userGone{})
 }
 
-func (r *registry) userSessions(userID string) []SessionInfo {
+func (r *registry) sessionsOf(userID string) []*actor.PID {
 	e := r.users[userID]
 	if e == nil {
-		return []SessionInfo{}
+		return nil
 	}
-	out := make([]SessionInfo, 0, len(e.sessions))
-	for _, s := range e.sessions {
-		out = append(out, *s)
+	out := make([]*actor.PID, 0, len(e.sessions))
+	for _, pid := range e.sessions {
+		out = append(out, pid)
 	}
 	return out
 }
 
-// UserSessions returns a user's live sessions, asking the registry. It
-// waits at most timeout; use it from operator endpoints, never from an
-// actor.
+// UserSessions returns a user's live sessions: the registry names them,
+// then each describes itself. It waits at most timeout in all; use it from
+// operator endpoints, never from an actor. A session that ends meanwhile
+// is left out.
 func (n *Node) UserSessions(userID string, timeout time.Duration) ([]SessionInfo, error) {
-	res, err := n.root.RequestFuture(n.registry, &UserSessions{UserID: userID}, timeout).Result()
+	deadline := time.Now().Add(timeout)
+	res, err := n.root.RequestFuture(n.registry, &userSessions{userID: userID}, timeout).Result()
 	if err != nil {
 		return nil, fmt.Errorf("ask registry: %w", err)
 	}
-	return res.([]SessionInfo), nil
+	pids := res.([]*actor.PID)
+	futures := make([]*actor.Future, len(pids))
+	for i, pid := range pids {
+		futures[i] = n.root.RequestFuture(pid, &sessionInfo{}, time.Until(deadline))
+	}
+	out := make([]SessionInfo, 0, len(pids))
+	for _, f := range futures {
+		if info, err := f.Result(); err == nil {
+			out = append(out, info.(SessionInfo))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Opened.Before(out[j].Opened) })
+	return out, nil
 }

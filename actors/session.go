@@ -61,6 +61,9 @@ type session struct {
 	claimed    bool       // the registry holds a slot for this session
 	model      *actor.PID // the user's model actor, once known
 	modelAsked bool       // ensureModel was sent
+	// modelWaiting is set while the answer in flight waits for ensureModel's
+	// answer to reach the model actor.
+	modelWaiting bool
 
 	chat chatState
 
@@ -88,6 +91,8 @@ func (s *session) Receive(c actor.Context) {
 		s.close(CodeServerShutdown)
 	case *recovered:
 		s.recovered(m)
+	case *sessionInfo:
+		c.Respond(SessionInfo{SessionID: s.id, State: s.state.String(), Opened: s.opened, Messages: s.counts.messages})
 	case *actor.Stopped, *actor.Restarting:
 	default:
 		s.handle(c, msg)
@@ -285,7 +290,7 @@ func (s *session) stopping(c actor.Context) {
 	if s.state != stateClosing {
 		// Stopped by the supervisor after repeated failures, not by a
 		// disconnect: the socket is still open.
-		s.peer.Close(CodeInternal)
+		s.peer.Close(CodeSessionFailed)
 		s.setState(stateClosing)
 	}
 	if s.authTimer != nil {
@@ -294,6 +299,7 @@ func (s *session) stopping(c actor.Context) {
 	if s.loadCancel != nil {
 		s.loadCancel()
 	}
+	s.settleCache(s.chat.cur, "")
 	s.chat.stop()
 	if s.userID != "" {
 		// A claim was sent, whether or not its answer arrived before the
@@ -316,17 +322,13 @@ func (s *session) stopping(c actor.Context) {
 		slog.Int("close_code", s.closeCode))
 }
 
-// setState moves the session to st, keeping the state gauges and the
-// registry's view current.
+// setState moves the session to st, keeping the state gauges current.
 func (s *session) setState(st sessionState) {
 	if st == s.state {
 		return
 	}
 	s.node.stats.move(s.state, st)
 	s.state = st
-	if s.claimed && st != stateClosing {
-		s.node.root.Send(s.node.registry, &sessionStateChanged{userID: s.userID, sessionID: s.id, state: st, messages: s.counts.messages})
-	}
 }
 
 // logger is the session's logger, made on first use so that sessions that

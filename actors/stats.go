@@ -3,6 +3,8 @@ package actors
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/wealthwarriors/wealthcoach/internal/metrics"
 )
 
 // Stats holds the node's counters. Every field is an atomic so that
@@ -30,6 +32,13 @@ type Stats struct {
 	CacheMisses atomic.Int64
 	CacheErrors atomic.Int64
 	CacheStores atomic.Int64 // answers written to the cache
+	// CacheCoalesced counts look-ups that joined one already in flight for
+	// the same key, and so waited for its answer instead of a model call.
+	CacheCoalesced atomic.Int64
+	// CacheSkipped counts cache operations not attempted because the
+	// breaker was open.
+	CacheSkipped     atomic.Int64
+	CacheBreakerOpen atomic.Bool
 
 	LLMInFlight    atomic.Int64
 	LLMRequests    atomic.Int64
@@ -40,10 +49,10 @@ type Stats struct {
 	TokensOut      atomic.Int64
 
 	// Latencies, in microseconds.
-	AuthTime   Histogram // connection opened to connected sent
-	TTFT       Histogram // chat message to the first text of a fresh answer
-	AnswerTime Histogram // chat message to the done frame of a fresh answer
-	CachedTime Histogram // chat message to the frame of a cached answer
+	AuthTime   metrics.Histogram // connection opened to connected sent
+	TTFT       metrics.Histogram // chat message to the first text of a fresh answer
+	AnswerTime metrics.Histogram // chat message to the done frame of a fresh answer
+	CachedTime metrics.Histogram // chat message to the frame of a cached answer
 
 	rejections map[Code]*atomic.Int64
 }

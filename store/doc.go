@@ -1,24 +1,29 @@
-// Package store owns the persistent user data of the wealth coach: user
-// accounts and their financial profiles, the schema that holds them and the
-// migrations that evolve it; and the response caches.
+// Package store is the wealth coach's domain: users, their financial
+// profiles and the accounts a session loads, the errors callers test, and
+// the interfaces of the services that keep them: Accounts (the user store,
+// with AccountLoader, the part a session uses) and Cache (the response
+// cache). It imports no database or network driver, so the actors depend on
+// it alone.
 //
-// Two stores implement the same methods: SQLite (a single file, pure Go,
-// the embedded default) and Postgres (lib/pq, for servers). The queries live
-// in one dialect-neutral core, so a backend only supplies a connection, a
-// dialect and its migration files under migrations/<driver>/. Migrations are
-// safe to run from several servers at once: PostgreSQL migrations take an
-// advisory lock inside their transaction, SQLite ones the file's write lock.
+// One package per technology implements the interfaces, and only cmd/
+// chooses and wires them:
 //
-// Two caches implement Get, Set and Ping: MemoryCache (an LRU in the
-// process) and RedisCache (shared between nodes, with short timeouts so a
-// slow Redis never stalls a chat, reconnecting by itself after a Redis
-// restart).
+//   - store/sqlite: the embedded user store, one file, pure Go (the default);
+//   - store/postgres: the user store on a PostgreSQL server;
+//   - store/memory: the in-process response cache (an LRU);
+//   - store/redis: the response cache shared between nodes.
+//
+// The two SQL stores share their queries and their migrations (goose, with
+// the files embedded in each adapter) through store/internal/sqlcore, so a
+// backend only supplies a connection, a dialect and its migration files.
+// store/storetest holds the suites every implementation must pass.
 //
 // Concurrency: every store and cache is safe for concurrent use by many
-// goroutines. Their methods (except MemoryCache's) do blocking I/O, so an
-// actor must never call them from inside Receive; it runs the call in a
+// goroutines. Their methods (except the memory cache's) do blocking I/O, so
+// an actor must never call them from inside Receive; it runs the call in a
 // goroutine and receives the result as a message. A session loads its
-// Account once, at authentication, and never per chat message.
+// Account once, at authentication, and never per chat message. Migrate is
+// safe to run from several servers at once on one database.
 //
 // Errors: callers test ErrNotFound (no such user, including an id no user
 // can have), ErrExists and ErrInvalidID with errors.Is. Any other error means

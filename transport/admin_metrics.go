@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/internal/metrics"
 )
 
 // metricsHandler serves /metrics from a registry of its own, so that
@@ -52,7 +53,7 @@ type seriesValue struct {
 	value int64
 }
 
-// histogramMetric is one histogram family built from actors.Histogram.
+// histogramMetric is one histogram family built from metrics.Histogram.
 type histogramMetric struct {
 	desc   *prometheus.Desc
 	series []histogramSeries
@@ -62,7 +63,7 @@ type histogramMetric struct {
 
 type histogramSeries struct {
 	label string // "" when the family has no label
-	h     *actors.Histogram
+	h     *metrics.Histogram
 }
 
 // Bucket bounds, in seconds or bytes. The histograms underneath keep
@@ -124,6 +125,11 @@ func (c *adminCollector) addModelMetrics(st *actors.Stats) {
 	c.value("wealthcoach_cache_requests_total", "Response cache lookups by result.", "result", promCounter,
 		metricEach([]string{"hit", "miss", "error"}, &st.CacheHits, &st.CacheMisses, &st.CacheErrors))
 	c.value("wealthcoach_cache_stores_total", "Answers written to the response cache.", "", promCounter, metricOne(&st.CacheStores))
+	c.value("wealthcoach_cache_coalesced_total", "Cache look-ups that waited for an identical one in flight instead of a model call.", "", promCounter, metricOne(&st.CacheCoalesced))
+	c.value("wealthcoach_cache_skipped_total", "Cache operations skipped while the cache's circuit breaker was open.", "", promCounter, metricOne(&st.CacheSkipped))
+	c.value("wealthcoach_cache_breaker_open", "1 while the response cache's circuit breaker is open.", "", promGauge, func() []seriesValue {
+		return []seriesValue{{value: boolValue(st.CacheBreakerOpen.Load())}}
+	})
 	c.value("wealthcoach_llm_in_flight", "Model calls in progress.", "", promGauge, metricOne(&st.LLMInFlight))
 	c.value("wealthcoach_llm_requests_total", "Model calls started.", "", promCounter, metricOne(&st.LLMRequests))
 	c.value("wealthcoach_llm_errors_total", "Model calls that failed.", "", promCounter, metricOne(&st.LLMErrors))
@@ -269,6 +275,13 @@ func metricLabels(label string) []string {
 }
 
 func metricBool(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func boolValue(b bool) int64 {
 	if b {
 		return 1
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/internal/metrics"
 )
 
 // statsReport is the body of /stats. Every number is read from an atomic
@@ -46,11 +47,14 @@ type actorCounts struct {
 }
 
 type cacheCounts struct {
-	Hits     int64   `json:"hits"`
-	Misses   int64   `json:"misses"`
-	Errors   int64   `json:"errors"`
-	Stores   int64   `json:"stores"`
-	HitRatio float64 `json:"hit_ratio"`
+	Hits        int64   `json:"hits"`
+	Misses      int64   `json:"misses"`
+	Errors      int64   `json:"errors"`
+	Stores      int64   `json:"stores"`
+	HitRatio    float64 `json:"hit_ratio"`
+	Coalesced   int64   `json:"coalesced"`
+	Skipped     int64   `json:"skipped"`
+	BreakerOpen bool    `json:"breaker_open"`
 }
 
 type llmCounts struct {
@@ -149,7 +153,8 @@ func (a *admin) report() statsReport {
 
 func cacheReport(st *actors.Stats) cacheCounts {
 	c := cacheCounts{Hits: st.CacheHits.Load(), Misses: st.CacheMisses.Load(), Errors: st.CacheErrors.Load(),
-		Stores: st.CacheStores.Load()}
+		Stores: st.CacheStores.Load(), Coalesced: st.CacheCoalesced.Load(), Skipped: st.CacheSkipped.Load(),
+		BreakerOpen: st.CacheBreakerOpen.Load()}
 	if looked := c.Hits + c.Misses; looked > 0 {
 		c.HitRatio = roundTo(float64(c.Hits)/float64(looked), 4)
 	}
@@ -175,7 +180,7 @@ func (a *admin) transportReport() transportCounts {
 }
 
 // quantilesOf reads p50, p95 and p99 of a histogram of microseconds.
-func quantilesOf(h *actors.Histogram) quantiles {
+func quantilesOf(h *metrics.Histogram) quantiles {
 	ms := func(q float64) float64 { return roundTo(float64(h.DurationQuantile(q))/float64(time.Millisecond), 3) }
 	return quantiles{P50: ms(0.50), P95: ms(0.95), P99: ms(0.99)}
 }

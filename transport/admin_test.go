@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 	"github.com/wealthwarriors/wealthcoach/store"
 	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
 )
@@ -96,7 +97,7 @@ func (f *adminFixture) connect(t *testing.T, user string) string {
 	if err != nil || fr.Type != "connected" {
 		t.Fatalf("want connected, got %v %v", fr, err)
 	}
-	adminWaitFor(t, 5*time.Second, "the session to count as authenticated", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the session to count as authenticated", func() bool {
 		return f.node.Stats().Authenticated.Load() >= 1
 	})
 	return fr.SessionID
@@ -123,17 +124,6 @@ func (f *adminFixture) get(t *testing.T, method, path string, auth string) (*htt
 		t.Fatal(err)
 	}
 	return resp, body
-}
-
-func adminWaitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func decodeObject(t *testing.T, body []byte) map[string]any {
@@ -256,7 +246,7 @@ func TestAdminStatsShape(t *testing.T) {
 	want := map[string]string{
 		"":           "actors,build,cache,latency_ms,llm,process,rejections,sessions,transport,uptime_seconds,users",
 		"sessions":   "authenticated,closed,failures,opened,stopped,streaming,unauthenticated",
-		"cache":      "errors,hit_ratio,hits,misses,stores",
+		"cache":      "breaker_open,coalesced,errors,hit_ratio,hits,misses,skipped,stores",
 		"llm":        "answer_ms,errors,in_flight,rate_limited,requests,retries,tokens_in,tokens_out,ttft_ms",
 		"latency_ms": "auth,cached_answer",
 		"transport": "accept_errors,bytes_in,bytes_out,flood_dropped,frames_in,frames_out,open_sockets,origins_refused," +

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"golang.org/x/time/rate"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
 )
@@ -17,7 +18,10 @@ type conn struct {
 	ws     *gws.Conn
 	nc     *netConn // the socket under ws
 	handle actors.Handle
-	opened bool // a session was started; set in OnOpen, read on the read goroutine
+	// opened is set once a session was started and handle holds it, so
+	// that any goroutine that sees it set may read handle.
+	opened atomic.Bool
+	log    atomic.Pointer[slog.Logger] // see logger
 
 	authed   atomic.Bool   // the session is authenticated: lifts the first-frame limit
 	closing  atomic.Bool   // a close was queued or the socket is gone
@@ -26,8 +30,7 @@ type conn struct {
 	lastRead atomic.Int64  // unix nanoseconds of the last frame received
 
 	// Flood guard, touched only on the read goroutine.
-	tokens   float64
-	filled   time.Time
+	flood    *rate.Limiter
 	warnedAt time.Time
 }
 
@@ -53,38 +56,42 @@ func (c *conn) Error(e *actors.ErrorFrame) {
 // Pong implements actors.Peer.
 func (c *conn) Pong() { c.write(pongFrame) }
 
-// Close implements actors.Peer: the error frame for code, then the close
-// frame, both behind whatever is already queued.
+// Close implements actors.Peer: the error frame for code, if its wire form
+// has one, then the close frame, both behind whatever is already queued.
+// Every close this side sends goes through here or refuseOversized, and so
+// through wireForms.
 func (c *conn) Close(code actors.Code) {
-	spec, ok := closes[code]
+	w, frame, ok := closeOf(code)
 	if !ok {
-		spec = closes[actors.CodeInternal]
+		c.logger().Error("close with a code that keeps the connection open", slog.String("code", string(code)))
 	}
-	if spec.message != "" {
-		c.write(appendError(nil, &actors.ErrorFrame{Code: code, Message: spec.message}))
+	if w.message != "" {
+		c.write(appendError(nil, &actors.ErrorFrame{Code: frame, Message: w.message}))
 	}
-	c.closeRaw(spec.code, spec.reason)
-}
-
-// closeRaw queues a close frame with code and reason. Only the first call
-// has an effect.
-func (c *conn) closeRaw(code uint16, reason string) {
-	if !c.closing.CompareAndSwap(false, true) {
+	if !c.markClosing(w.close) {
 		return
 	}
-	c.sentCode.Store(uint32(code))
 	ws := c.ws
-	ws.Async(func() { _ = ws.WriteClose(code, []byte(reason)) })
+	ws.Async(func() { _ = ws.WriteClose(w.close, []byte(w.reason)) })
 }
 
 // refuseOversized closes at once with 1009, from the read goroutine: the
 // frame announced is never read, so nothing queued may wait for it.
 func (c *conn) refuseOversized() {
-	if !c.closing.CompareAndSwap(false, true) {
-		return
+	w := wireForms[codeFrameTooLarge]
+	if c.markClosing(w.close) {
+		_ = c.ws.WriteClose(w.close, []byte(w.reason))
 	}
-	c.sentCode.Store(closeTooLarge)
-	_ = c.ws.WriteClose(closeTooLarge, []byte(reasonTooLarge))
+}
+
+// markClosing records that this side closes with code. Only the first
+// close, or drop, has an effect: it reports whether this is it.
+func (c *conn) markClosing(code uint16) bool {
+	if !c.closing.CompareAndSwap(false, true) {
+		return false
+	}
+	c.sentCode.Store(uint32(code))
+	return true
 }
 
 // write queues one text frame. It never blocks: a client that lets more
@@ -117,21 +124,53 @@ func (c *conn) drop(why string) {
 	if !c.closing.CompareAndSwap(false, true) {
 		return
 	}
-	c.srv.log.Info("dropping connection", slog.String("reason", why))
+	c.logger().Info("dropping connection", slog.String("reason", why))
 	_ = c.ws.NetConn().Close()
 }
 
-// allow is the per-connection flood guard on all frames. A frame over the
-// rate is dropped; the client is told at most once a second.
-func (c *conn) allow(now time.Time) bool {
-	o := &c.srv.opts
-	c.tokens += now.Sub(c.filled).Seconds() * o.FramesPerSecond
-	if max := float64(o.FrameBurst); c.tokens > max {
-		c.tokens = max
+// logger is the connection's logger, made on its first line so that
+// connections that never log cost nothing. Once the connection has a
+// session its lines carry the session id, as the session's own lines do;
+// before, or when refused one, they carry the remote address. It is safe
+// from any goroutine.
+func (c *conn) logger() *slog.Logger {
+	if l := c.log.Load(); l != nil {
+		return l
 	}
-	c.filled = now
-	if c.tokens >= 1 {
-		c.tokens--
+	var l *slog.Logger
+	switch {
+	case c.opened.Load():
+		l = c.srv.log.With(slog.String("session", c.handle.SessionID()))
+		c.log.Store(l)
+	case c.ws != nil:
+		// Not kept: the connection may yet get its session.
+		l = c.srv.log.With(slog.String("remote", c.ws.RemoteAddr().String()))
+	default:
+		l = c.srv.log
+	}
+	return l
+}
+
+// recoverCallback logs a panic in a gws callback instead of letting it end
+// the process.
+func (c *conn) recoverCallback(where string) {
+	if r := recover(); r != nil {
+		c.logger().Error("websocket callback panicked", slog.String("callback", where), slog.Any("panic", r))
+	}
+}
+
+// newFloodGuard returns a full bucket of FrameBurst frames that refills at
+// FramesPerSecond: about 80 bytes a connection. Only the read goroutine
+// uses it, so its lock is never contended.
+func newFloodGuard(o *Options) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(o.FramesPerSecond), o.FrameBurst)
+}
+
+// allow is the per-connection flood guard on all frames. A frame over the
+// rate is dropped, spending nothing; the client is told at most once a
+// second.
+func (c *conn) allow(now time.Time) bool {
+	if c.flood.AllowN(now, 1) {
 		return true
 	}
 	if now.Sub(c.warnedAt) >= time.Second {

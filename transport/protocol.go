@@ -1,47 +1,90 @@
 package transport
 
 import (
+	"cmp"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
 )
 
-// closeSpec is how a session-ending code reaches the client: an optional
-// error frame, then a close frame with code and reason.
-type closeSpec struct {
-	code    uint16
+// wireForm is how a code reaches the client. A code that keeps the
+// connection open is an error frame carrying the code itself and the
+// session's message. A closing code is an error frame when message is set,
+// then a close frame with close and reason.
+type wireForm struct {
+	close   uint16 // 0: the code keeps the connection open
 	reason  string
 	message string // the error frame's message; empty for no error frame
+	// frame is the error frame's code when it is not the closing code's
+	// own: a closing code may share its wire code with one that keeps the
+	// connection open (session_failed is sent as internal).
+	frame actors.Code
 }
 
-// Close codes this package sends itself, outside the table.
+// closes reports whether the code closes the connection.
+func (w wireForm) closes() bool { return w.close != 0 }
+
+// Codes of the closes the transport decides on its own: no session emits
+// them and no error frame carries them. gws itself closes with 1007 for a
+// text frame that is not UTF-8 and with 1009 for a frame past the read
+// limit, with reasons of its own.
 const (
-	closeUnsupported = 1003 // binary frame
-	closeTooLarge    = 1009 // frame over the read limit
-	closeGoingAway   = 1001
-	closeNoStatus    = 1005 // the client's close frame carried no status code
-	closeAbnormal    = 1006 // no close frame: the TCP connection dropped
+	codeBinaryFrame   actors.Code = "binary_frame"
+	codeFrameTooLarge actors.Code = "frame_too_large"
 )
 
+// Close codes the transport reads on closes it did not send.
 const (
-	reasonBinary   = "Binary frames not supported"
-	reasonTooLarge = "Frame too large"
+	closeNoStatus = 1005 // the client's close frame carried no status code
+	closeAbnormal = 1006 // no close frame: the TCP connection dropped
 )
 
-// closes maps every code that ends a session to its wire form. The reasons
-// are part of the protocol: clients match on them.
-var closes = map[actors.Code]closeSpec{
-	actors.CodeAuthRequired:   {1008, "Authentication required", `the first frame must be {"type":"authenticate","token":"..."}`},
-	actors.CodeTokenMissing:   {1008, "Token missing", "the authenticate frame needs a non-empty token"},
-	actors.CodeInvalidToken:   {1008, "Invalid token", "the token is not valid; sign in again"},
-	actors.CodeTokenExpired:   {1008, "Invalid token", "the token has expired; refresh it and reconnect"},
-	actors.CodeAuthFailed:     {1008, "Authentication failed", "the account does not exist or is disabled"},
-	actors.CodeAuthTimeout:    {1008, "Authentication timeout", "no authenticate frame arrived in time"},
-	actors.CodeMaxConnections: {1008, "Max connections reached", "this account has too many open connections; close one and retry"},
-	actors.CodeUnavailable:    {1013, "Try again later", "the server cannot take this connection right now; retry with backoff"},
-	actors.CodeInternal:       {1011, "Internal error", "the session failed and cannot continue; reconnect"},
-	actors.CodeServerShutdown: {closeGoingAway, "Server shutting down", ""},
+// keepOpen is the wire form of every code that keeps the connection open.
+var keepOpen = wireForm{}
+
+// wireForms maps every code to its wire form: each of actors.Codes, then
+// the transport's own closes, so that every close this server sends is
+// here. The reasons are part of the protocol (SPEC 3): clients match on
+// them.
+var wireForms = map[actors.Code]wireForm{
+	actors.CodeBadRequest:           keepOpen,
+	actors.CodeEmptyMessage:         keepOpen,
+	actors.CodeMessageTooLong:       keepOpen,
+	actors.CodeBusy:                 keepOpen,
+	actors.CodeRateLimited:          keepOpen,
+	actors.CodeLLMUnavailable:       keepOpen,
+	actors.CodeAlreadyAuthenticated: keepOpen,
+	actors.CodeShuttingDown:         keepOpen,
+	actors.CodeInternal:             keepOpen,
+
+	actors.CodeAuthRequired:   {close: 1008, reason: "Authentication required", message: `the first frame must be {"type":"authenticate","token":"..."}`},
+	actors.CodeTokenMissing:   {close: 1008, reason: "Token missing", message: "the authenticate frame needs a non-empty token"},
+	actors.CodeInvalidToken:   {close: 1008, reason: "Invalid token", message: "the token is not valid; sign in again"},
+	actors.CodeTokenExpired:   {close: 1008, reason: "Invalid token", message: "the token has expired; refresh it and reconnect"},
+	actors.CodeAuthFailed:     {close: 1008, reason: "Authentication failed", message: "the account does not exist or is disabled"},
+	actors.CodeAuthTimeout:    {close: 1008, reason: "Authentication timeout", message: "no authenticate frame arrived in time"},
+	actors.CodeMaxConnections: {close: 1008, reason: "Max connections reached", message: "this account has too many open connections; close one and retry"},
+	actors.CodeUnavailable:    {close: 1013, reason: "Try again later", message: "the server cannot take this connection right now; retry with backoff"},
+	actors.CodeServerShutdown: {close: 1001, reason: "Server shutting down"},
+	actors.CodeSessionFailed: {close: 1011, reason: "Internal error", message: "the session failed and cannot continue; reconnect",
+		frame: actors.CodeInternal},
+
+	codeBinaryFrame:   {close: 1003, reason: "Binary frames not supported"},
+	codeFrameTooLarge: {close: 1009, reason: "Frame too large"},
+}
+
+// closeOf returns the wire form of a closing code and the code its error
+// frame carries. ok is false for a code that does not close, which no
+// session should pass to Close: it closes as a failed session, since the
+// connection must end either way.
+func closeOf(code actors.Code) (w wireForm, frame actors.Code, ok bool) {
+	w, ok = wireForms[code]
+	if !ok || !w.closes() {
+		code, ok = actors.CodeSessionFailed, false
+		w = wireForms[code]
+	}
+	return w, cmp.Or(w.frame, code), ok
 }
 
 // maxIDChars is the longest message id a client may send.

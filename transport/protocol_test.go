@@ -348,14 +348,6 @@ func TestFramesAreValidJSON(t *testing.T) {
 	}
 }
 
-func TestEveryClosingCodeHasAReason(t *testing.T) {
-	for code, spec := range closes {
-		if spec.code < 1000 || spec.reason == "" || len(spec.reason) > 123 {
-			t.Errorf("%s: bad close spec %+v", code, spec)
-		}
-	}
-}
-
 func BenchmarkAppendAnswer(b *testing.B) {
 	a := &actors.Answer{ID: "0123456789abcdef01-3", ReplyTo: "m-42",
 		Content: strings.Repeat("Compound interest grows your savings over time. ", 20), Delta: "over time. "}

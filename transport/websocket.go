@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/internal/metrics"
 )
 
 // Sessions is what the WebSocket endpoint needs from the session runtime.
@@ -27,10 +29,10 @@ type Sessions interface {
 
 var _ Sessions = (*actors.Node)(nil)
 
-// Options configures the WebSocket endpoint. Zero values take the
-// documented defaults.
+// Options configures the WebSocket endpoint. Zero values take those of
+// DefaultOptions.
 type Options struct {
-	Logger *slog.Logger // default: discard
+	Logger *slog.Logger
 
 	// AllowedOrigins lists the browser origins (scheme://host[:port]) that
 	// may connect. Requests without an Origin header (native apps) are
@@ -38,39 +40,50 @@ type Options struct {
 	AllowedOrigins []string
 	Dev            bool // allow every origin
 
-	MaxFrameBytes     int           // read limit for any frame; default 64 KiB
-	ReadBufferSize    int           // per-connection read buffer; default 1 KiB (larger frames bypass it)
-	MaxAuthFrameBytes int           // read limit before authentication; default 8 KiB
-	FramesPerSecond   float64       // flood guard refill; default 20
-	FrameBurst        int           // flood guard bucket; default 40
-	MaxPendingBytes   int64         // outbound bytes queued before a client counts as stalled; default 1 MiB
-	WriteTimeout      time.Duration // one frame's write; default 10s
-	PingInterval      time.Duration // protocol ping to idle clients; default 30s
+	MaxFrameBytes     int           // read limit for any frame
+	ReadBufferSize    int           // per-connection read buffer (larger frames bypass it)
+	MaxAuthFrameBytes int           // read limit before authentication
+	FramesPerSecond   float64       // flood guard refill
+	FrameBurst        int           // flood guard bucket
+	MaxPendingBytes   int64         // outbound bytes queued before a client counts as stalled
+	WriteTimeout      time.Duration // one frame's write
+	PingInterval      time.Duration // protocol ping to idle clients
 	Compression       bool          // negotiate permessage-deflate
 }
 
-func (o *Options) setDefaults() {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+// DefaultOptions returns the endpoint's defaults, the only place they are
+// written: NewServer fills every zero field from it, and the server's
+// configuration takes its defaults from it.
+func DefaultOptions() Options {
+	return Options{
+		Logger:        slog.New(slog.DiscardHandler),
+		MaxFrameBytes: 64 << 10,
+		// Every idle connection holds its read buffer, and chat frames are
+		// small: 1 KiB instead of gws's 4 KiB saves 3 KiB a session, and
+		// larger frames are read straight into their own buffer.
+		ReadBufferSize:    1 << 10,
+		MaxAuthFrameBytes: 8 << 10,
+		FramesPerSecond:   20,
+		FrameBurst:        40,
+		MaxPendingBytes:   1 << 20,
+		WriteTimeout:      10 * time.Second,
+		PingInterval:      30 * time.Second,
 	}
-	def(&o.MaxFrameBytes, 64<<10)
-	// Every idle connection holds its read buffer, and chat frames are
-	// small: 1 KiB instead of gws's 4 KiB saves 3 KiB a session, and larger
-	// frames are read straight into their own buffer.
-	def(&o.ReadBufferSize, 1<<10)
-	def(&o.MaxAuthFrameBytes, 8<<10)
-	def(&o.FramesPerSecond, 20)
-	def(&o.FrameBurst, 40)
-	def(&o.MaxPendingBytes, 1<<20)
-	def(&o.WriteTimeout, 10*time.Second)
-	def(&o.PingInterval, 30*time.Second)
 }
 
-func def[T comparable](v *T, d T) {
-	var zero T
-	if *v == zero {
-		*v = d
-	}
+// setDefaults fills the zero fields that DefaultOptions sets; the others
+// (AllowedOrigins, Dev, Compression) are off when zero.
+func (o *Options) setDefaults() {
+	d := DefaultOptions()
+	o.Logger = cmp.Or(o.Logger, d.Logger)
+	o.MaxFrameBytes = cmp.Or(o.MaxFrameBytes, d.MaxFrameBytes)
+	o.ReadBufferSize = cmp.Or(o.ReadBufferSize, d.ReadBufferSize)
+	o.MaxAuthFrameBytes = cmp.Or(o.MaxAuthFrameBytes, d.MaxAuthFrameBytes)
+	o.FramesPerSecond = cmp.Or(o.FramesPerSecond, d.FramesPerSecond)
+	o.FrameBurst = cmp.Or(o.FrameBurst, d.FrameBurst)
+	o.MaxPendingBytes = cmp.Or(o.MaxPendingBytes, d.MaxPendingBytes)
+	o.WriteTimeout = cmp.Or(o.WriteTimeout, d.WriteTimeout)
+	o.PingInterval = cmp.Or(o.PingInterval, d.PingInterval)
 }
 
 // Stats counts what the endpoint saw. Every field is an atomic.
@@ -88,8 +101,8 @@ type Stats struct {
 	SilentDropped  atomic.Int64 // connections dropped for silence
 	Live           atomic.Int64 // open sockets
 
-	FrameSizeIn  actors.Histogram // bytes per frame received
-	FrameSizeOut actors.Histogram // bytes per frame sent
+	FrameSizeIn  metrics.Histogram // bytes per frame received
+	FrameSizeOut metrics.Histogram // bytes per frame sent
 }
 
 // Server is the /ws/chat endpoint.
@@ -103,11 +116,12 @@ type Server struct {
 	origins  map[string]bool
 	anyOrig  bool
 
-	closed   atomic.Bool
-	conns    sync.Map // *conn -> struct{}, for heartbeats
-	refusals logEvery // log lines about refused upgrades
-	stop     chan struct{}
-	done     chan struct{}
+	closed     atomic.Bool
+	conns      sync.Map // *conn -> struct{}, for heartbeats
+	refusals   logEvery // log lines about refused upgrades
+	admissions logEvery // log lines about connections the node had no room for
+	stop       chan struct{}
+	done       chan struct{}
 }
 
 // NewServer builds the endpoint and starts its heartbeat goroutine, which
@@ -115,7 +129,8 @@ type Server struct {
 func NewServer(sessions Sessions, opts Options) *Server {
 	opts.setDefaults()
 	s := &Server{opts: opts, log: opts.Logger, sessions: sessions, origins: make(map[string]bool),
-		stop: make(chan struct{}), done: make(chan struct{}), refusals: logEvery{interval: rejectLogInterval}}
+		stop: make(chan struct{}), done: make(chan struct{}), refusals: logEvery{interval: rejectLogInterval},
+		admissions: logEvery{interval: rejectLogInterval}}
 	for _, o := range opts.AllowedOrigins {
 		if o == "*" {
 			s.anyOrig = true
@@ -151,14 +166,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
 		s.Stats.OriginsRefused.Add(1)
-		s.refusals.log(s.log, slog.LevelInfo, "websocket origin refused", slog.String("origin", clip(origin, maxLoggedValue)))
+		s.refusals.log(s.log, slog.LevelInfo, "websocket origin refused", slog.String("remote", r.RemoteAddr),
+			slog.String("origin", clip(origin, maxLoggedValue)))
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
 	socket, err := s.upgrade(w, r)
 	if err != nil {
 		s.Stats.UpgradeErrors.Add(1)
-		s.log.Debug("websocket upgrade failed", slog.String("error", err.Error()))
+		s.log.Debug("websocket upgrade failed", slog.String("remote", r.RemoteAddr), slog.String("error", err.Error()))
 		return
 	}
 	s.Stats.Upgrades.Add(1)
@@ -243,35 +259,40 @@ func (s *Server) heartbeat() {
 
 // OnOpen admits the connection and starts its session.
 func (s *Server) OnOpen(socket *gws.Conn) {
-	// gws recovers panics only around OnMessage: a panic here would end
-	// the process.
-	defer recoverCallback(s.log, "OnOpen")
 	c := socket.Session().(*conn)
 	c.ws = socket
+	// gws recovers panics only around OnMessage: a panic here would end
+	// the process.
+	defer c.recoverCallback("OnOpen")
 	c.lastRead.Store(time.Now().UnixNano())
-	c.tokens = float64(s.opts.FrameBurst)
-	c.filled = time.Now()
+	c.flood = newFloodGuard(&s.opts)
 	s.Stats.Live.Add(1)
 	if err := s.sessions.Admit(); err != nil {
-		s.log.Warn("connection refused", slog.String("error", err.Error()))
+		// A full node refuses many connections at once: one line per
+		// interval, the rest counted.
+		s.admissions.log(s.log, slog.LevelWarn, "connection refused",
+			slog.String("remote", socket.RemoteAddr().String()), slog.String("error", err.Error()))
 		c.Close(actors.CodeUnavailable)
 		return
 	}
-	s.conns.Store(c, struct{}{})
 	c.handle = s.sessions.Open(c)
-	c.opened = true
+	c.opened.Store(true) // publishes handle, to the heartbeat among others
+	s.conns.Store(c, struct{}{})
 }
 
 // OnMessage decodes a frame and hands it to the session.
 func (s *Server) OnMessage(socket *gws.Conn, m *gws.Message) {
 	defer m.Close()
 	c := socket.Session().(*conn)
+	// Recovered here rather than by gws.Recovery, whose line could not say
+	// which session failed.
+	defer c.recoverCallback("OnMessage")
 	c.lastRead.Store(time.Now().UnixNano())
-	if !c.opened || c.closing.Load() {
+	if !c.opened.Load() || c.closing.Load() {
 		return
 	}
 	if m.Opcode != gws.OpcodeText {
-		c.closeRaw(closeUnsupported, reasonBinary)
+		c.Close(codeBinaryFrame)
 		return
 	}
 	b := m.Bytes()
@@ -280,7 +301,7 @@ func (s *Server) OnMessage(socket *gws.Conn, m *gws.Message) {
 	s.Stats.FrameSizeIn.Observe(uint64(len(b)))
 	if len(b) > s.opts.MaxFrameBytes || (!c.authed.Load() && len(b) > s.opts.MaxAuthFrameBytes) {
 		// The deflate extension can inflate a frame past the wire limit.
-		c.closeRaw(closeTooLarge, reasonTooLarge)
+		c.Close(codeFrameTooLarge)
 		return
 	}
 	if !c.allow(time.Now()) {
@@ -292,12 +313,12 @@ func (s *Server) OnMessage(socket *gws.Conn, m *gws.Message) {
 
 // OnClose tells the session its socket is gone.
 func (s *Server) OnClose(socket *gws.Conn, err error) {
-	defer recoverCallback(s.log, "OnClose")
 	c := socket.Session().(*conn)
+	defer c.recoverCallback("OnClose")
 	s.Stats.Live.Add(-1)
 	s.conns.Delete(c)
 	c.closing.Store(true)
-	if !c.opened {
+	if !c.opened.Load() {
 		return
 	}
 	code := int(c.sentCode.Load())
@@ -318,22 +339,18 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 // OnPing answers a protocol ping with its payload (RFC 6455 section 5.5.3),
 // queued behind the frames already being written, as every write is.
 func (s *Server) OnPing(socket *gws.Conn, payload []byte) {
-	defer recoverCallback(s.log, "OnPing")
-	socket.Session().(*conn).lastRead.Store(time.Now().UnixNano())
+	c := socket.Session().(*conn)
+	defer c.recoverCallback("OnPing")
+	c.lastRead.Store(time.Now().UnixNano())
 	echo := append([]byte(nil), payload...)
 	socket.Async(func() { _ = socket.WritePong(echo) })
 }
 
 // OnPong notes that an idle client is still there.
 func (s *Server) OnPong(socket *gws.Conn, _ []byte) {
-	defer recoverCallback(s.log, "OnPong")
-	socket.Session().(*conn).lastRead.Store(time.Now().UnixNano())
-}
-
-func recoverCallback(log *slog.Logger, where string) {
-	if r := recover(); r != nil {
-		log.Error("websocket callback panicked", slog.String("callback", where), slog.Any("panic", r))
-	}
+	c := socket.Session().(*conn)
+	defer c.recoverCallback("OnPong")
+	c.lastRead.Store(time.Now().UnixNano())
 }
 
 // gwsLogger routes gws's own error logs to slog.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 	"github.com/wealthwarriors/wealthcoach/store/storetest"
 )
 
@@ -33,7 +34,7 @@ func (ts *testServer) cacheStat(name string) float64 {
 // at once could beat the write.
 func (ts *testServer) waitStored(n int) {
 	ts.t.Helper()
-	waitForT(ts.t, 5*time.Second, "answers to reach the cache", func() bool { return ts.cacheStat("stores") >= float64(n) })
+	testutil.WaitFor(ts.t, 5*time.Second, "answers to reach the cache", func() bool { return ts.cacheStat("stores") >= float64(n) })
 }
 
 // TestRedisOutage stops Redis under a running server: chats go on from the
@@ -73,7 +74,7 @@ func TestRedisOutage(t *testing.T) {
 	}
 
 	redis.Start() // empty, on the same port
-	waitForT(t, 15*time.Second, "the cache to serve again", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "the cache to serve again", func() bool {
 		ask("after the outage")
 		return ask("after the outage")
 	})
@@ -100,7 +101,7 @@ func TestPostgresOutage(t *testing.T) {
 	readAnswer(t, live)
 
 	proxy.SetDown(false)
-	waitForT(t, 15*time.Second, "authentication to work again", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "authentication to work again", func() bool {
 		c := ts.dial()
 		defer c.CloseWithoutFrame()
 		_ = c.Authenticate(token(t, "ned", nil))

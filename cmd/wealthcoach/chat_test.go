@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 	"github.com/wealthwarriors/wealthcoach/store"
 	"github.com/wealthwarriors/wealthcoach/transport/llm/llmfake"
 	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
@@ -195,7 +196,7 @@ func TestBusyAndCancel(t *testing.T) {
 	if done.FinishReason != "cancelled" || done.ReplyTo != "long" || done.Content == "" {
 		t.Fatalf("want a cancelled done frame with the text so far, got %s", done.Raw)
 	}
-	waitForT(t, 5*time.Second, "the upstream request to be cancelled", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the upstream request to be cancelled", func() bool {
 		return ts.model.Cancelled() == 1 && ts.model.Active() == 0
 	})
 	// The cancelled text is remembered and the session chats on.
@@ -231,13 +232,31 @@ func TestRateLimit(t *testing.T) {
 	if a := readAnswer(t, c2); !a[0].Cached {
 		t.Fatalf("want a cached answer despite the spent bucket, got %s", a[0].Raw)
 	}
-	// Reconnecting does not reset the bucket, but waiting refills it.
+	// Reconnecting does not reset the bucket, but waiting refills it: a
+	// client retrying every 200ms is refused until then, and answered soon
+	// after retry_after.
 	c3 := ts.connect("gus")
 	mustSend(t, c3, msg("fresh question"))
 	expectError(t, c3, "rate_limited")
-	time.Sleep(time.Duration(f.RetryAfter) * time.Second)
-	mustSend(t, c3, msg("fresh question"))
-	readAnswer(t, c3)
+	within := time.Duration(f.RetryAfter)*time.Second + 3*time.Second
+	deadline := time.Now().Add(within)
+	for {
+		expectQuiet(t, c3, 200*time.Millisecond)
+		mustSend(t, c3, msg("fresh question"))
+		a := next(t, c3)
+		if a.Type == "response" {
+			if !a.Done {
+				readAnswer(t, c3)
+			}
+			break
+		}
+		if a.Type != "error" || a.Code != "rate_limited" {
+			t.Fatalf("want an answer or rate_limited, got %s", a.Raw)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still rate_limited %v after the first refusal", within)
+		}
+	}
 }
 
 func TestModelFailures(t *testing.T) {

@@ -50,13 +50,16 @@ type Main struct {
 	Stderr io.Writer
 	// Getenv looks up environment variables; os.LookupEnv by default.
 	Getenv func(string) (string, bool)
+	// Environ lists the environment, for refusing unknown WEALTHCOACH_*
+	// variables; os.Environ by default, nil skips that check.
+	Environ func() []string
 
 	hooks hooks // set only by tests
 }
 
 // NewMain returns a Main wired to the process's standard streams.
 func NewMain() *Main {
-	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.LookupEnv}
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.LookupEnv, Environ: os.Environ}
 }
 
 var errUsage = errors.New("usage")

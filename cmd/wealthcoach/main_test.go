@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/wealthwarriors/wealthcoach/store"
+	"github.com/wealthwarriors/wealthcoach/store/postgres"
+	"github.com/wealthwarriors/wealthcoach/store/sqlite"
 	"github.com/wealthwarriors/wealthcoach/store/storetest"
 	"github.com/wealthwarriors/wealthcoach/transport/auth"
 	"github.com/wealthwarriors/wealthcoach/transport/llm/llmfake"
@@ -106,13 +108,13 @@ func backendEnv(t *testing.T, dir string, o serverOpts) (env map[string]string, 
 func openTestStore(t *testing.T, b backend, direct string) testStore {
 	ctx := context.Background()
 	if b == realServices {
-		st, err := store.OpenPostgres(ctx, direct)
+		st, err := postgres.Open(ctx, direct)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return st
 	}
-	st, err := store.OpenSQLite(ctx, direct)
+	st, err := sqlite.Open(ctx, direct)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,18 +286,6 @@ func expectError(t *testing.T, c *wsclient.Client, code string) *wsclient.Frame 
 		t.Fatalf("want error %q, got %s", code, f.Raw)
 	}
 	return f
-}
-
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitForT(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 type syncBuffer struct {

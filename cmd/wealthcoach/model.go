@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
 	"github.com/wealthwarriors/wealthcoach/cmd/internal/config"
 	"github.com/wealthwarriors/wealthcoach/store"
+	"github.com/wealthwarriors/wealthcoach/store/memory"
+	"github.com/wealthwarriors/wealthcoach/store/redis"
 	"github.com/wealthwarriors/wealthcoach/transport/llm"
 )
 
@@ -23,6 +25,7 @@ func chatOptions(cfg config.Config, log *slog.Logger, onRetry func()) (actors.Ch
 		MaxTokens:       cfg.LLM.MaxTokens,
 		Temperature:     float32(cfg.LLM.Temperature),
 		Timeout:         cfg.LLM.Timeout,
+		MaxAnswerBytes:  cfg.LLM.MaxAnswerBytes,
 		HistoryMessages: cfg.History.MaxMessages,
 		RatePerMinute:   float64(cfg.LLM.RateLimit.PerMinute),
 		Burst:           cfg.LLM.RateLimit.Burst,
@@ -31,13 +34,12 @@ func chatOptions(cfg config.Config, log *slog.Logger, onRetry func()) (actors.Ch
 		FlushInterval:   cfg.Stream.FlushInterval,
 		FlushBytes:      cfg.Stream.FlushBytes,
 	}
-	adapter := &modelAdapter{}
 	switch cfg.LLMProvider() {
 	case "demo":
-		adapter.s = llm.NewDemo(llm.DemoOptions{})
+		o.Model = llm.NewDemo(llm.DemoOptions{})
 		o.ModelName = "demo"
 	case "openai":
-		adapter.s = llm.NewOpenAI(llm.OpenAIOptions{
+		o.Model = llm.NewOpenAI(llm.OpenAIOptions{
 			BaseURL:    cfg.LLM.BaseURL,
 			APIKey:     cfg.LLM.APIKey,
 			MaxRetries: cfg.LLM.MaxRetries,
@@ -46,20 +48,16 @@ func chatOptions(cfg config.Config, log *slog.Logger, onRetry func()) (actors.Ch
 	default:
 		return o, fmt.Errorf("llm.provider %q is not supported", cfg.LLMProvider())
 	}
-	o.Model = adapter
 	log.Debug("chat pipeline", slog.String("model", o.ModelName), slog.String("cache_scope", cfg.Cache.Scope))
 	return o, nil
 }
 
 // appCache is the response cache as the server uses it.
-type appCache interface {
-	actors.ResponseCache
-	Ping(ctx context.Context) error
-}
+type appCache = store.Cache
 
 var (
-	_ appCache = (*store.MemoryCache)(nil)
-	_ appCache = (*store.RedisCache)(nil)
+	_ appCache = (*memory.Cache)(nil)
+	_ appCache = (*redis.Cache)(nil)
 )
 
 // openCache builds the configured response cache. Redis is dialled lazily,
@@ -67,10 +65,10 @@ var (
 func openCache(cfg config.Config, log *slog.Logger) (appCache, error) {
 	switch cfg.Cache.Driver {
 	case "memory":
-		return store.NewMemoryCache(cfg.Cache.MaxEntries), nil
+		return memory.NewCache(cfg.Cache.MaxEntries), nil
 	case "redis":
-		redis.SetLogger(redisLogger{log})
-		c, err := store.NewRedisCache(cfg.Cache.URL, store.RedisOptions{Prefix: cfg.Cache.Prefix})
+		goredis.SetLogger(redisLogger{log})
+		c, err := redis.NewCache(cfg.Cache.URL, redis.Options{Prefix: cfg.Cache.Prefix})
 		if err != nil {
 			return nil, err
 		}
@@ -92,36 +90,3 @@ type redisLogger struct{ log *slog.Logger }
 func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 	l.log.Warn("redis: " + fmt.Sprintf(format, v...))
 }
-
-// modelAdapter presents an llm.Streamer as the actors' Model.
-type modelAdapter struct {
-	s llm.Streamer
-}
-
-func (a *modelAdapter) Stream(ctx context.Context, req actors.ModelRequest) (actors.ModelStream, error) {
-	msgs := make([]llm.Message, len(req.Messages))
-	for i, m := range req.Messages {
-		msgs[i] = llm.Message{Role: m.Role, Content: m.Content}
-	}
-	s, err := a.s.Stream(ctx, llm.Request{Model: req.Model, Messages: msgs, MaxTokens: req.MaxTokens, Temperature: req.Temperature})
-	if err != nil {
-		return nil, err
-	}
-	return streamAdapter{s}, nil
-}
-
-type streamAdapter struct{ s llm.Stream }
-
-func (s streamAdapter) Recv() (actors.ModelChunk, error) {
-	ch, err := s.s.Recv()
-	if err != nil {
-		return actors.ModelChunk{}, err
-	}
-	out := actors.ModelChunk{Delta: ch.Delta, FinishReason: ch.FinishReason}
-	if ch.Usage != nil {
-		out.PromptTokens, out.CompletionTokens = ch.Usage.PromptTokens, ch.Usage.CompletionTokens
-	}
-	return out, nil
-}
-
-func (s streamAdapter) Close() error { return s.s.Close() }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 	"github.com/wealthwarriors/wealthcoach/transport/llm/llmfake"
 	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
 )
@@ -40,7 +41,7 @@ func TestLogsKeepSecretsAndConversations(t *testing.T) {
 	mustSend(t, bad, map[string]string{"type": "authenticate", "token": tok + "tampered"})
 	expectClose(t, bad, "invalid_token", 1008, "Invalid token")
 
-	waitForT(t, 5*time.Second, "the session end lines", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the session end lines", func() bool {
 		return strings.Count(ts.logs.String(), `"session ended"`) >= 2
 	})
 	logs := ts.logs.String()
@@ -85,7 +86,7 @@ func TestShutdownLetsAnswersFinish(t *testing.T) {
 	go func() { stopped <- ts.stop() }()
 
 	// New messages during the drain are refused, the session stays open.
-	waitForT(t, 5*time.Second, "readiness to turn 503", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "readiness to turn 503", func() bool {
 		resp, err := http.Get(ts.admin + "/readyz")
 		if err != nil {
 			return false
@@ -172,7 +173,7 @@ func TestSlowClientIsDropped(t *testing.T) {
 	c := ts.connect("sly")
 	c.Pause() // stop reading; the server's writes back up
 	mustSend(t, c, msg("tell me everything"))
-	waitForT(t, 20*time.Second, "the slow client to be dropped", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the slow client to be dropped", func() bool {
 		tr := ts.stats()["transport"].(map[string]any)
 		return tr["slow_dropped"].(float64) == 1
 	})
@@ -181,7 +182,7 @@ func TestSlowClientIsDropped(t *testing.T) {
 	if err != nil || ce.Code != 1006 {
 		t.Fatalf("want the connection dropped (1006), got %v %v", ce, err)
 	}
-	waitForT(t, 5*time.Second, "the model call to be cancelled", func() bool { return ts.model.Active() == 0 })
+	testutil.WaitFor(t, 5*time.Second, "the model call to be cancelled", func() bool { return ts.model.Active() == 0 })
 	// The server goes on serving others.
 	ts.addUser("ok", nil)
 	other := ts.connect("ok")

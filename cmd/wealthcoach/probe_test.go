@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 )
 
 // rawConn is a WebSocket client written against RFC 6455 by hand, so that
@@ -269,7 +271,7 @@ func TestCloseWithoutStatusIsLogged1005(t *testing.T) {
 	r.authenticate(token(t, "mute", nil))
 	r.write(frame(true, opClose, nil, -1))
 	r.next(opClose, 3*time.Second)
-	waitForT(t, 5*time.Second, "the session's end line", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the session's end line", func() bool {
 		return strings.Contains(ts.logs.String(), `"user":"mute"`) && strings.Contains(ts.logs.String(), `"msg":"session ended"`)
 	})
 	for _, line := range strings.Split(ts.logs.String(), "\n") {

@@ -11,6 +11,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 	"github.com/wealthwarriors/wealthcoach/store"
 	"github.com/wealthwarriors/wealthcoach/transport/auth"
 	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
@@ -99,13 +100,31 @@ func TestAuthTimeout(t *testing.T) {
 	if d := time.Since(start); d < 250*time.Millisecond {
 		t.Fatalf("closed after %s, before the 300ms timeout", d)
 	}
-	// A session that authenticates in time is not closed by the timer.
+	// A session that authenticates in time is not closed by the timer: it
+	// answers every ping and stays open until well past the timeout.
 	ts.addUser("bob", nil)
 	c2 := ts.connect("bob")
-	time.Sleep(500 * time.Millisecond) // past the timeout: the session must still answer
-	mustSend(t, c2, map[string]string{"type": "ping"})
-	if f := next(t, c2); f.Type != "pong" {
-		t.Fatalf("want pong, got %s", f.Raw)
+	authed := time.Now()
+	for time.Since(authed) < 500*time.Millisecond {
+		mustSend(t, c2, map[string]string{"type": "ping"})
+		if f := next(t, c2); f.Type != "pong" {
+			t.Fatalf("want pong %v after authentication, got %s", time.Since(authed), f.Raw)
+		}
+		expectQuiet(t, c2, 50*time.Millisecond)
+	}
+}
+
+// expectQuiet fails the test if a frame arrives, or the connection ends,
+// within d.
+func expectQuiet(t *testing.T, c *wsclient.Client, d time.Duration) {
+	t.Helper()
+	f, err := c.Next(d)
+	switch {
+	case errors.Is(err, wsclient.ErrTimeout):
+	case err != nil:
+		t.Fatalf("connection ended: %v", err)
+	default:
+		t.Fatalf("want no frame, got %s", f.Raw)
 	}
 }
 
@@ -185,7 +204,7 @@ func TestPerUserCapReleasesSlot(t *testing.T) {
 		if err := open[0].Close(); err != nil {
 			t.Fatal(err)
 		}
-		waitForT(t, 5*time.Second, "a free slot", func() bool {
+		testutil.WaitFor(t, 5*time.Second, "a free slot", func() bool {
 			c := ts.dial()
 			_ = c.Authenticate(token(t, "carol", nil))
 			f, err := c.Next(frameWait)
@@ -346,9 +365,23 @@ func TestFloodGuard(t *testing.T) {
 	if pongs < 4 || pongs > 8 || limited != 1 {
 		t.Fatalf("want about 4 pongs and one rate_limited, got %d pongs, %d rate_limited", pongs, limited)
 	}
-	time.Sleep(300 * time.Millisecond) // the client backs off, as retry_after asks; the bucket refills at 5/s
-	mustSend(t, c, map[string]string{"type": "ping"})
-	if f := next(t, c); f.Type != "pong" {
-		t.Fatalf("want pong after the flood, got %s", f.Raw)
+	// The bucket refills at 5/s: a client pinging every 100ms after the
+	// flood is answered again soon. Until then a ping may be dropped
+	// unanswered or refused with rate_limited, and nothing else.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		mustSend(t, c, map[string]string{"type": "ping"})
+		f, err := c.Next(100 * time.Millisecond)
+		switch {
+		case err == nil && f.Type == "pong":
+			return
+		case err == nil && (f.Type != "error" || f.Code != "rate_limited"):
+			t.Fatalf("unexpected frame after the flood %s", f.Raw)
+		case err != nil && !errors.Is(err, wsclient.ErrTimeout):
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no pong within 3s after the flood")
+		}
 	}
 }

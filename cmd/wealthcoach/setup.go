@@ -15,6 +15,8 @@ import (
 
 	"github.com/wealthwarriors/wealthcoach/cmd/internal/config"
 	"github.com/wealthwarriors/wealthcoach/store"
+	"github.com/wealthwarriors/wealthcoach/store/postgres"
+	"github.com/wealthwarriors/wealthcoach/store/sqlite"
 	"github.com/wealthwarriors/wealthcoach/transport/auth"
 )
 
@@ -51,7 +53,7 @@ func (m *Main) loadConfigFor(c commonFlags, validate func(*config.Config) error)
 	if !explicit {
 		path = "config.yaml"
 	}
-	cfg, source, err := config.Load(path, explicit, m.Getenv)
+	cfg, source, err := config.Load(path, explicit, config.Env{Lookup: m.Getenv, Environ: m.Environ})
 	if err != nil {
 		return cfg, source, err
 	}
@@ -131,21 +133,11 @@ func usesHMAC(algs []string) bool {
 }
 
 // appStore is what the commands need from the user store.
-type appStore interface {
-	LoadAccount(ctx context.Context, userID string) (store.Account, error)
-	AddUser(ctx context.Context, u store.User) error
-	SeedUsers(ctx context.Context, prefix string, count int) (int, error)
-	SeedDemo(ctx context.Context) error
-	Migrate(ctx context.Context) error
-	MigrationStatus(ctx context.Context) ([]store.MigrationState, error)
-	Ping(ctx context.Context) error
-	SetProfileQuery(q string) error
-	Close() error
-}
+type appStore = store.Accounts
 
 var (
-	_ appStore = (*store.SQLite)(nil)
-	_ appStore = (*store.Postgres)(nil)
+	_ appStore = (*sqlite.Store)(nil)
+	_ appStore = (*postgres.Store)(nil)
 )
 
 // openStore opens the configured store and, when store.migrate_on_start
@@ -154,13 +146,13 @@ func openStore(ctx context.Context, cfg config.Config, migrate bool) (appStore, 
 	var st appStore
 	switch cfg.Store.Driver {
 	case "sqlite":
-		s, err := store.OpenSQLite(ctx, cfg.Store.DSN)
+		s, err := sqlite.Open(ctx, cfg.Store.DSN)
 		if err != nil {
 			return nil, err
 		}
 		st = s
 	case "postgres":
-		s, err := store.OpenPostgres(ctx, cfg.Store.DSN)
+		s, err := postgres.Open(ctx, cfg.Store.DSN)
 		if err != nil {
 			return nil, err
 		}

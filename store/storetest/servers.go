@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 )
 
 // RedisServer is a private redis-server process, for tests that stop and
@@ -24,7 +26,7 @@ type RedisServer struct {
 // reported with Unavailable.
 func StartRedisServer(t testing.TB) *RedisServer {
 	t.Helper()
-	s := &RedisServer{t: t, port: freePort(t)}
+	s := &RedisServer{t: t, port: testutil.FreePort(t)}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -43,7 +45,14 @@ func (s *RedisServer) Start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
-	waitListening(s.t, s.Addr())
+	testutil.WaitFor(s.t, 10*time.Second, "redis-server to listen on "+s.Addr(), func() bool {
+		c, err := net.DialTimeout("tcp", s.Addr(), 100*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
 }
 
 // Stop kills the server, as a crash would, and waits for it to exit.
@@ -150,30 +159,4 @@ func (p *Proxy) forward(c net.Conn) {
 	delete(p.conns, c)
 	delete(p.conns, up)
 	p.mu.Unlock()
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func waitListening(t testing.TB, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start listening", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -1,11 +1,3 @@
-// Package storetest gives tests the real PostgreSQL and Redis servers named
-// by DATABASE_URL and REDIS_URL, isolated so that test runs never collide:
-// a fresh database per PostgresURL call, a fresh key prefix per Prefix call,
-// each removed when the test ends.
-//
-// When a server cannot be reached the test is skipped with the reason,
-// unless WEALTHCOACH_REQUIRE_SERVICES=1, when it fails: CI sets it so a
-// missing service cannot pass as a green run.
 package storetest
 
 import (
@@ -14,9 +6,11 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +73,43 @@ func PostgresURL(t testing.TB) string {
 		}
 	})
 	return withDatabase(base, name)
+}
+
+// PostgresSchemas makes one database for tb (see PostgresURL) and returns a
+// function giving DSNs on it, each with a schema of its own first on the
+// search_path, so every store starts empty without paying for a database
+// each. The schemas go with the database when tb ends.
+func PostgresSchemas(tb testing.TB) func(tb testing.TB) string {
+	tb.Helper()
+	base := PostgresURL(tb)
+	admin, err := sql.Open("postgres", base)
+	if err != nil {
+		tb.Fatalf("open admin connection: %v", err)
+	}
+	tb.Cleanup(func() { _ = admin.Close() })
+	var schemas atomic.Int64
+	return func(tb testing.TB) string {
+		tb.Helper()
+		schema := fmt.Sprintf("s%d", schemas.Add(1))
+		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+			tb.Fatalf("create schema: %v", err)
+		}
+		return withParam(base, "search_path", schema)
+	}
+}
+
+// withParam adds a connection parameter to a postgres:// URL or a key=value
+// DSN. The driver sends parameters it does not know, search_path among
+// them, to the server as settings.
+func withParam(dsn, key, value string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return dsn + " " + key + "=" + value
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // withDatabase points a postgres:// URL or a key=value DSN at database name.

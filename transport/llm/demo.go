@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wealthwarriors/wealthcoach/actors"
 )
 
 const (
@@ -47,15 +49,16 @@ type Demo struct {
 	opts DemoOptions
 }
 
-var _ Streamer = (*Demo)(nil)
+var _ actors.Model = (*Demo)(nil)
 
 // NewDemo returns an offline provider.
 func NewDemo(o DemoOptions) *Demo {
 	return &Demo{opts: o.withDefaults()}
 }
 
-// Stream starts an answer; it fails only when ctx is already done.
-func (d *Demo) Stream(ctx context.Context, r Request) (Stream, error) {
+// Stream implements actors.Model. It starts an answer and fails only when
+// ctx is already done.
+func (d *Demo) Stream(ctx context.Context, r actors.ModelRequest) (actors.ModelStream, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -74,7 +77,7 @@ func (d *Demo) Stream(ctx context.Context, r Request) (Stream, error) {
 		ctx:    ctx,
 		words:  words,
 		finish: finish,
-		usage:  Usage{PromptTokens: estimateTokens(prompt), CompletionTokens: estimateTokens(len(words))},
+		usage:  actors.ModelChunk{PromptTokens: estimateTokens(prompt), CompletionTokens: estimateTokens(len(words))},
 		first:  d.opts.FirstTokenDelay,
 		delay:  d.opts.TokenDelay,
 		timer:  t,
@@ -86,7 +89,7 @@ func (d *Demo) Stream(ctx context.Context, r Request) (Stream, error) {
 // three English words.
 func estimateTokens(words int) int { return (words*4 + 2) / 3 }
 
-func lastUserMessage(msgs []Message) string {
+func lastUserMessage(msgs []actors.ModelMessage) string {
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Role == "user" {
 			return msgs[i].Content
@@ -101,7 +104,7 @@ type demoStream struct {
 	words        []string
 	next         int
 	finish       string
-	usage        Usage
+	usage        actors.ModelChunk // the usage chunk, sent last
 	sentFinish   bool
 	sentUsage    bool
 	first, delay time.Duration
@@ -110,12 +113,12 @@ type demoStream struct {
 	once         sync.Once
 }
 
-var _ Stream = (*demoStream)(nil)
+var _ actors.ModelStream = (*demoStream)(nil)
 
-func (s *demoStream) Recv() (Chunk, error) {
+func (s *demoStream) Recv() (actors.ModelChunk, error) {
 	select {
 	case <-s.done:
-		return Chunk{}, errClosed
+		return actors.ModelChunk{}, errClosed
 	default:
 	}
 	switch {
@@ -125,19 +128,18 @@ func (s *demoStream) Recv() (Chunk, error) {
 			d = s.first
 		}
 		if err := s.wait(d); err != nil {
-			return Chunk{}, err
+			return actors.ModelChunk{}, err
 		}
 		s.next++
-		return Chunk{Delta: s.words[s.next-1]}, nil
+		return actors.ModelChunk{Delta: s.words[s.next-1]}, nil
 	case !s.sentFinish:
 		s.sentFinish = true
-		return Chunk{FinishReason: s.finish}, nil
+		return actors.ModelChunk{FinishReason: s.finish}, nil
 	case !s.sentUsage:
 		s.sentUsage = true
-		u := s.usage
-		return Chunk{Usage: &u}, nil
+		return s.usage, nil
 	}
-	return Chunk{}, io.EOF
+	return actors.ModelChunk{}, io.EOF
 }
 
 func (s *demoStream) wait(d time.Duration) error {

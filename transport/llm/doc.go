@@ -1,15 +1,16 @@
-// Package llm owns the connection to the language model behind the chat: the
-// Streamer interface the session actors call, an OpenAI-compatible client
-// (OpenAI) that works with OpenAI, Azure-style gateways, Ollama, vLLM and the
-// project's own fake (package llmfake), and an offline Demo provider that is
-// used when no API key is configured.
+// Package llm owns the connection to the language model behind the chat: an
+// OpenAI-compatible client (OpenAI) that works with OpenAI, Azure-style
+// gateways, Ollama, vLLM and the project's own fake (package llmfake), and an
+// offline Demo provider that is used when no API key is configured. Both
+// implement actors.Model, the interface the model actors call, and speak its
+// request and chunk types.
 //
 // # Concurrency
 //
-// A Streamer is safe for concurrent use: one OpenAI or Demo value serves every
-// session. A Stream belongs to the goroutine that asked for it; only Close may
-// be called from another goroutine, and it aborts a Recv blocked on the
-// network. No goroutine started for a Stream outlives its Close.
+// A provider is safe for concurrent use: one OpenAI or Demo value serves every
+// user. A stream belongs to the goroutine that asked for it; only Close may be
+// called from another goroutine, and it aborts a Recv blocked on the network.
+// No goroutine started for a stream outlives its Close.
 //
 // # Retries and cancellation
 //

@@ -9,21 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/actors"
 	"github.com/wealthwarriors/wealthcoach/transport/llm"
 	"github.com/wealthwarriors/wealthcoach/transport/llm/llmfake"
 )
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // startFake runs a fake model server on a random port for the test.
 func startFake(t testing.TB, o llmfake.Options) (*llmfake.Server, string) {
@@ -47,10 +36,10 @@ func newClient(t testing.TB, baseURL string, o llm.OpenAIOptions) *llm.OpenAI {
 	return c
 }
 
-func chatRequest(msg string) llm.Request {
-	return llm.Request{
+func chatRequest(msg string) actors.ModelRequest {
+	return actors.ModelRequest{
 		Model: "gpt-4o-mini",
-		Messages: []llm.Message{
+		Messages: []actors.ModelMessage{
 			{Role: "system", Content: "You are a wealth coach."},
 			{Role: "user", Content: msg},
 		},
@@ -62,12 +51,12 @@ type result struct {
 	text   string
 	deltas int
 	finish string
-	usage  *llm.Usage
-	err    error // nil when the stream ended with io.EOF
+	usage  *actors.ModelChunk // the chunk with the token counts, if any
+	err    error              // nil when the stream ended with io.EOF
 }
 
 // drain reads s to the end and closes it.
-func drain(s llm.Stream) result {
+func drain(s actors.ModelStream) result {
 	defer s.Close()
 	var r result
 	var b strings.Builder
@@ -87,8 +76,8 @@ func drain(s llm.Stream) result {
 		if c.FinishReason != "" {
 			r.finish = c.FinishReason
 		}
-		if c.Usage != nil {
-			r.usage = c.Usage
+		if c.PromptTokens != 0 || c.CompletionTokens != 0 {
+			r.usage = &c
 		}
 	}
 	r.text = b.String()
@@ -96,7 +85,7 @@ func drain(s llm.Stream) result {
 }
 
 // recvDeltas reads n text deltas from s.
-func recvDeltas(t testing.TB, s llm.Stream, n int) {
+func recvDeltas(t testing.TB, s actors.ModelStream, n int) {
 	t.Helper()
 	for got := 0; got < n; {
 		c, err := s.Recv()

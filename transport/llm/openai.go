@@ -12,6 +12,8 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/wealthwarriors/wealthcoach/actors"
 )
 
 const (
@@ -85,7 +87,7 @@ type OpenAI struct {
 	opts   OpenAIOptions
 }
 
-var _ Streamer = (*OpenAI)(nil)
+var _ actors.Model = (*OpenAI)(nil)
 
 // NewOpenAI returns a client for the server at o.BaseURL.
 func NewOpenAI(o OpenAIOptions) *OpenAI {
@@ -118,10 +120,10 @@ func newHTTPClient(o OpenAIOptions) *http.Client {
 // CloseIdleConnections closes kept-alive connections that carry no stream.
 func (c *OpenAI) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
-// Stream starts a streamed completion and waits for its first token,
-// retrying failures that happen before it. The returned Stream hands that
-// token back on its first Recv.
-func (c *OpenAI) Stream(ctx context.Context, r Request) (Stream, error) {
+// Stream implements actors.Model. It starts a streamed completion and waits
+// for its first token, retrying failures that happen before it. The
+// returned stream hands that token back on its first Recv.
+func (c *OpenAI) Stream(ctx context.Context, r actors.ModelRequest) (actors.ModelStream, error) {
 	req := chatRequest(r)
 	for attempt := 0; ; attempt++ {
 		s, err := c.attempt(ctx, req)
@@ -167,9 +169,9 @@ func (c *OpenAI) attempt(ctx context.Context, req openai.ChatCompletionRequest) 
 	return s, nil
 }
 
-// chatRequest maps a Request onto go-openai's, keeping clear of the
+// chatRequest maps a request onto go-openai's, keeping clear of the
 // parameters go-openai rejects client-side for reasoning models.
-func chatRequest(r Request) openai.ChatCompletionRequest {
+func chatRequest(r actors.ModelRequest) openai.ChatCompletionRequest {
 	msgs := make([]openai.ChatCompletionMessage, len(r.Messages))
 	for i, m := range r.Messages {
 		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}

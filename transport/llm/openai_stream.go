@@ -9,6 +9,8 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/wealthwarriors/wealthcoach/actors"
 )
 
 // openAIStream is one HTTP response being read. Recv runs on the caller's
@@ -22,7 +24,7 @@ type openAIStream struct {
 	idle     time.Duration
 	watchdog *time.Timer
 
-	peeked   Chunk
+	peeked   actors.ModelChunk
 	hasPeek  bool
 	finished bool  // a finish reason was seen, so EOF is the normal end
 	err      error // sticky terminal error
@@ -31,7 +33,7 @@ type openAIStream struct {
 	once   sync.Once
 }
 
-var _ Stream = (*openAIStream)(nil)
+var _ actors.ModelStream = (*openAIStream)(nil)
 
 // arm (re)starts the watchdog with d; d == 0 stops it.
 func (s *openAIStream) arm(d time.Duration) {
@@ -52,45 +54,45 @@ func (s *openAIStream) arm(d time.Duration) {
 	}
 }
 
-func (s *openAIStream) Recv() (Chunk, error) {
+func (s *openAIStream) Recv() (actors.ModelChunk, error) {
 	if s.closed.Load() {
-		return Chunk{}, errClosed
+		return actors.ModelChunk{}, errClosed
 	}
 	if s.hasPeek {
 		c := s.peeked
-		s.hasPeek, s.peeked = false, Chunk{}
+		s.hasPeek, s.peeked = false, actors.ModelChunk{}
 		return c, nil
 	}
 	if s.err != nil {
-		return Chunk{}, s.err
+		return actors.ModelChunk{}, s.err
 	}
 	c, err := s.next()
 	if err != nil {
 		s.err = err
 		s.release()
-		return Chunk{}, err
+		return actors.ModelChunk{}, err
 	}
 	return c, nil
 }
 
 // next reads until a chunk worth handing to the caller: text, a finish
 // reason or usage. Role-only and empty chunks are skipped.
-func (s *openAIStream) next() (Chunk, error) {
+func (s *openAIStream) next() (actors.ModelChunk, error) {
 	for {
 		resp, err := s.st.Recv()
 		if err != nil {
 			if errors.Is(err, io.EOF) && s.finished {
-				return Chunk{}, io.EOF
+				return actors.ModelChunk{}, io.EOF
 			}
 			if errors.Is(err, io.EOF) {
 				err = errTruncated
 			}
-			return Chunk{}, s.classify(err, nil)
+			return actors.ModelChunk{}, s.classify(err, nil)
 		}
 		s.arm(s.idle)
-		var c Chunk
+		var c actors.ModelChunk
 		if resp.Usage != nil {
-			c.Usage = &Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
+			c.PromptTokens, c.CompletionTokens = resp.Usage.PromptTokens, resp.Usage.CompletionTokens
 		}
 		// The usage chunk has no choices.
 		if len(resp.Choices) > 0 {
@@ -100,7 +102,7 @@ func (s *openAIStream) next() (Chunk, error) {
 		if c.FinishReason != "" {
 			s.finished = true
 		}
-		if c.Delta != "" || c.FinishReason != "" || c.Usage != nil {
+		if c.Delta != "" || c.FinishReason != "" || resp.Usage != nil {
 			return c, nil
 		}
 	}

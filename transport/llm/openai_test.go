@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 	"github.com/wealthwarriors/wealthcoach/transport/llm"
 	"github.com/wealthwarriors/wealthcoach/transport/llm/llmfake"
 )
@@ -219,7 +221,7 @@ func TestOpenAIFailuresAfterFirstToken(t *testing.T) {
 			if n := fake.RequestCount(); n != 1 || retries.Load() != 0 {
 				t.Errorf("server saw %d requests, %d retries; want 1, 0", n, retries.Load())
 			}
-			waitFor(t, 2*time.Second, "the fake to finish the stream", func() bool { return fake.Active() == 0 })
+			testutil.WaitFor(t, 2*time.Second, "the fake to finish the stream", func() bool { return fake.Active() == 0 })
 			if n := fake.Cancelled(); n != tt.wantCancelled {
 				t.Errorf("fake counted %d cancelled streams, want %d", n, tt.wantCancelled)
 			}
@@ -241,7 +243,7 @@ func TestOpenAIStallBeforeFirstToken(t *testing.T) {
 	if !errors.As(err, &e) || !errors.Is(err, llm.ErrIdleTimeout) || !e.Retryable {
 		t.Fatalf("err = %v, want a retryable *llm.Error caused by ErrIdleTimeout", err)
 	}
-	waitFor(t, 2*time.Second, "the fake to see the client leave", func() bool { return fake.Cancelled() == 1 })
+	testutil.WaitFor(t, 2*time.Second, "the fake to see the client leave", func() bool { return fake.Cancelled() == 1 })
 }
 
 func TestOpenAICancel(t *testing.T) {
@@ -265,7 +267,7 @@ func TestOpenAICancel(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 500*time.Millisecond {
 		t.Errorf("Recv returned %v after cancel", elapsed)
 	}
-	waitFor(t, 2*time.Second, "the fake to see the cancel", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "the fake to see the cancel", func() bool {
 		return fake.Cancelled() == 1 && fake.Active() == 0
 	})
 }
@@ -284,7 +286,7 @@ func TestOpenAICancelBeforeFirstToken(t *testing.T) {
 	if _, err := c.Stream(ctx, chatRequest("Budget help")); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Stream = %v, want context.Canceled", err)
 	}
-	waitFor(t, 2*time.Second, "the fake to see the cancel", func() bool { return fake.Cancelled() == 1 })
+	testutil.WaitFor(t, 2*time.Second, "the fake to see the cancel", func() bool { return fake.Cancelled() == 1 })
 }
 
 func TestOpenAICloseMidStream(t *testing.T) {
@@ -302,7 +304,7 @@ func TestOpenAICloseMidStream(t *testing.T) {
 	if _, err := s.Recv(); err == nil {
 		t.Error("Recv after Close succeeded")
 	}
-	waitFor(t, 2*time.Second, "the fake stream to end", func() bool { return fake.Active() == 0 })
+	testutil.WaitFor(t, 2*time.Second, "the fake stream to end", func() bool { return fake.Active() == 0 })
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
@@ -325,7 +327,7 @@ func TestOpenAICloseAbortsRecv(t *testing.T) {
 		_, err := s.Recv()
 		errc <- err
 	}()
-	waitFor(t, 2*time.Second, "the stream to stall", func() bool { return fake.Active() == 1 })
+	testutil.WaitFor(t, 2*time.Second, "the stream to stall", func() bool { return fake.Active() == 1 })
 	_ = s.Close()
 	select {
 	case err := <-errc:
@@ -335,7 +337,7 @@ func TestOpenAICloseAbortsRecv(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("Recv still blocked after Close")
 	}
-	waitFor(t, 2*time.Second, "the fake stream to end", func() bool { return fake.Active() == 0 })
+	testutil.WaitFor(t, 2*time.Second, "the fake stream to end", func() bool { return fake.Active() == 0 })
 }
 
 func TestOpenAIAPIKey(t *testing.T) {
@@ -429,7 +431,7 @@ func TestOpenAINoGoroutineLeak(t *testing.T) {
 			t.Fatalf("WaitIdle: %v", err)
 		}
 	}()
-	waitFor(t, 5*time.Second, "goroutines to exit", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "goroutines to exit", func() bool {
 		return runtime.NumGoroutine() <= before+2
 	})
 }
@@ -477,7 +479,7 @@ func TestRandomUpstreamFaults(t *testing.T) {
 			texts := 0
 			s, err := c.Stream(context.Background(), chatRequest("hello"))
 			for err == nil {
-				var ch llm.Chunk
+				var ch actors.ModelChunk
 				ch, err = s.Recv()
 				if ch.Delta != "" {
 					texts++

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wealthwarriors/wealthcoach/actors"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -72,7 +74,7 @@ func TestChatRequestReasoningModels(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.model, func(t *testing.T) {
-			b, err := json.Marshal(chatRequest(Request{Model: tt.model, MaxTokens: 100, Temperature: 0.7}))
+			b, err := json.Marshal(chatRequest(actors.ModelRequest{Model: tt.model, MaxTokens: 100, Temperature: 0.7}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,9 @@ package config
 import (
 	"log/slog"
 	"time"
+
+	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/transport"
 )
 
 // Config is the whole server configuration. The yaml tag of each field is
@@ -31,8 +34,8 @@ type Server struct {
 	// Listen is the address of the public listener. Default "127.0.0.1:8080".
 	Listen string `yaml:"listen"`
 	// AllowedOrigins lists the browser origins allowed to upgrade; "*"
-	// allows all. Native apps send no Origin and are unaffected. Default
-	// empty: every browser origin is refused (outside dev mode).
+	// allows all. Native apps send no Origin and are unaffected. Default []:
+	// every browser origin is refused (outside dev mode).
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// WriteTimeout bounds one write to a client socket. Default 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
@@ -128,6 +131,11 @@ type LLM struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxTokens caps the length of one answer. Default 800.
 	MaxTokens int `yaml:"max_tokens"`
+	// MaxAnswerBytes cuts an answer at this many bytes, on a character
+	// boundary: the upstream call is cancelled and the answer ends with
+	// finish_reason "length". It bounds what one answer costs in memory,
+	// cache and frames whatever the model does. Default 32768.
+	MaxAnswerBytes int `yaml:"max_answer_bytes"`
 	// Temperature is the sampling temperature, 0 to 2. Default 0.7.
 	Temperature float64 `yaml:"temperature"`
 	// MaxRetries is how many times a 429 or 5xx is retried before the
@@ -207,53 +215,60 @@ type Log struct {
 }
 
 // Default returns the built-in configuration: one machine, offline, with an
-// embedded SQLite store, an in-memory cache and the demo model. It is the
-// only place defaults are set; files and the environment override it.
+// embedded SQLite store, an in-memory cache and the demo model. Files and the
+// environment override it. A key that a runtime package also defaults takes
+// its value from that package's DefaultOptions, so the two cannot disagree;
+// only what no runtime package knows (addresses, drivers, the model, logs)
+// is written here.
 func Default() Config {
+	node := actors.DefaultOptions()
+	chat := node.Chat
+	ws := transport.DefaultOptions()
 	return Config{
 		Server: Server{
 			Listen:         "127.0.0.1:8080",
 			AllowedOrigins: []string{},
-			WriteTimeout:   10 * time.Second,
+			WriteTimeout:   ws.WriteTimeout,
 		},
 		Admin: Admin{Listen: "127.0.0.1:9090"},
 		Auth: Auth{
 			Algorithms: []string{"HS256"},
 			UserClaim:  "sub",
 			Leeway:     30 * time.Second,
-			Timeout:    30 * time.Second,
+			Timeout:    node.AuthTimeout,
 		},
 		Limits: Limits{
-			MaxConnectionsPerUser: 3,
-			MaxSessions:           50000,
-			MaxUnauthenticated:    10000,
-			MaxMessageChars:       4000,
-			MaxFrameBytes:         65536,
-			MaxAuthFrameBytes:     8192,
-			FramesPerSecond:       20,
-			FrameBurst:            40,
-			MaxPendingBytes:       1 << 20,
+			MaxConnectionsPerUser: node.MaxConnectionsPerUser,
+			MaxSessions:           node.MaxSessions,
+			MaxUnauthenticated:    node.MaxUnauthenticated,
+			MaxMessageChars:       node.MaxMessageChars,
+			MaxFrameBytes:         ws.MaxFrameBytes,
+			MaxAuthFrameBytes:     ws.MaxAuthFrameBytes,
+			FramesPerSecond:       int(ws.FramesPerSecond), // whole, as TestRuntimeDefaultsConvertExactly checks
+			FrameBurst:            ws.FrameBurst,
+			MaxPendingBytes:       int(ws.MaxPendingBytes),
 		},
 		History: History{MaxMessages: 10},
 		LLM: LLM{
-			BaseURL:     "https://api.openai.com/v1",
-			Model:       "gpt-4o-mini",
-			Timeout:     60 * time.Second,
-			MaxTokens:   800,
-			Temperature: 0.7,
-			MaxRetries:  2,
-			RateLimit:   RateLimit{PerMinute: 20, Burst: 5},
+			BaseURL:        "https://api.openai.com/v1",
+			Model:          "gpt-4o-mini",
+			Timeout:        chat.Timeout,
+			MaxTokens:      800,
+			MaxAnswerBytes: chat.MaxAnswerBytes,
+			Temperature:    0.7,
+			MaxRetries:     2,
+			RateLimit:      RateLimit{PerMinute: int(chat.RatePerMinute), Burst: chat.Burst},
 		},
 		Store: Store{Driver: "sqlite", DSN: "wealthcoach.db", MigrateOnStart: true},
 		Cache: Cache{
 			Driver:     "memory",
 			URL:        "redis://127.0.0.1:6379/0",
 			Prefix:     "wc:",
-			TTL:        24 * time.Hour,
+			TTL:        chat.CacheTTL,
 			Scope:      "user",
 			MaxEntries: 10000,
 		},
-		Stream:   Stream{FlushInterval: 30 * time.Millisecond, FlushBytes: 256},
+		Stream:   Stream{FlushInterval: chat.FlushInterval, FlushBytes: chat.FlushBytes},
 		Shutdown: Shutdown{DrainTimeout: 15 * time.Second},
 		Log:      Log{Level: "info"},
 	}

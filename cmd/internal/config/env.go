@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -127,4 +128,87 @@ func splitList(raw string) []string {
 // value, which may be a secret.
 func invalid(kind string) error {
 	return fmt.Errorf("not a valid %s", kind)
+}
+
+// OtherEnvVars are the variables in the WEALTHCOACH_ namespace that are not
+// configuration keys. Load accepts them without reading them; any other
+// WEALTHCOACH_* variable that names no key is an error. This is the one
+// list of them.
+var OtherEnvVars = []string{
+	// Read by the tests: when set to 1, a missing PostgreSQL or Redis
+	// fails the tests that need it instead of skipping them. CI sets it.
+	"WEALTHCOACH_REQUIRE_SERVICES",
+}
+
+// checkEnvNames refuses every WEALTHCOACH_* variable in environ (as
+// os.Environ lists it) that is neither a key's nor in OtherEnvVars, naming
+// the closest known variable when one is near. An empty one is let pass,
+// as an empty variable counts as unset. Values are never quoted.
+func checkEnvNames(environ []string) error {
+	known := knownEnvVars()
+	var unknown []string
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, envPrefix) && value != "" && !slices.Contains(known, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	slices.Sort(unknown)
+	var errs []error
+	for _, name := range slices.Compact(unknown) {
+		msg := "env " + name + ": unknown variable, no configuration key has this name"
+		if near := closest(name, known); near != "" {
+			msg += " (did you mean " + near + "?)"
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	return errors.Join(errs...)
+}
+
+// knownEnvVars lists the variable of every key, then OtherEnvVars.
+func knownEnvVars() []string {
+	var c Config
+	var names []string
+	for _, l := range leaves(reflect.ValueOf(&c).Elem(), "") {
+		names = append(names, EnvVar(l.key))
+	}
+	return append(names, OtherEnvVars...)
+}
+
+// closest returns the name in known nearest to name by edit distance, or ""
+// when none is near enough to be a plausible typo of it.
+func closest(name string, known []string) string {
+	best, bestDist := "", 0
+	for _, k := range known {
+		d := editDistance(strings.TrimPrefix(name, envPrefix), strings.TrimPrefix(k, envPrefix))
+		if best == "" || d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	if bestDist > max(2, len(name)/8) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes
+// (variable names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -190,7 +190,7 @@ func TestEnvMalformedSecretIsNotEchoed(t *testing.T) {
 			var c struct {
 				X creds `yaml:"x"`
 			}
-			err := overrideFromEnv(reflect.ValueOf(&c).Elem(), envMap(map[string]string{tt.name: value}))
+			err := overrideFromEnv(reflect.ValueOf(&c).Elem(), envMap(map[string]string{tt.name: value}).Lookup)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -201,5 +201,95 @@ func TestEnvMalformedSecretIsNotEchoed(t *testing.T) {
 				t.Errorf("error %q echoes the secret value", err)
 			}
 		})
+	}
+}
+
+func TestEnvUnknownVariables(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr []string // each must appear; none means no error
+		notIn   []string // must not appear in the error
+	}{
+		{
+			name:    "typo of a key",
+			env:     map[string]string{"WEALTHCOACH_AUTH_AUDIENCES": "app"},
+			wantErr: []string{"env WEALTHCOACH_AUTH_AUDIENCES: unknown variable", "did you mean WEALTHCOACH_AUTH_AUDIENCE?"},
+		},
+		{
+			name:    "nothing near",
+			env:     map[string]string{"WEALTHCOACH_TURBO": "1"},
+			wantErr: []string{"env WEALTHCOACH_TURBO: unknown variable"},
+			notIn:   []string{"did you mean"},
+		},
+		{
+			name:    "value of a misspelt secret is not echoed",
+			env:     map[string]string{"WEALTHCOACH_AUTH_JWT_SECRETS": "hunter2-do-not-print"},
+			wantErr: []string{"WEALTHCOACH_AUTH_JWT_SECRETS", "did you mean WEALTHCOACH_AUTH_JWT_SECRET?"},
+			notIn:   []string{"hunter2"},
+		},
+		{
+			name:    "every unknown variable reported, with the known ones applied",
+			env:     map[string]string{"WEALTHCOACH_LLM_MAXTOKENS": "9", "WEALTHCOACH_CACHE_TTLS": "1h", "WEALTHCOACH_LLM_MAX_TOKENS": "9"},
+			wantErr: []string{"WEALTHCOACH_CACHE_TTLS", "WEALTHCOACH_LLM_MAXTOKENS", "did you mean WEALTHCOACH_LLM_MAX_TOKENS?"},
+		},
+		{
+			name:    "unknown and malformed together",
+			env:     map[string]string{"WEALTHCOACH_DEVV": "true", "WEALTHCOACH_DEV": "sure"},
+			wantErr: []string{"WEALTHCOACH_DEVV", "did you mean WEALTHCOACH_DEV?", `env WEALTHCOACH_DEV: "sure" is not a valid bool`},
+		},
+		{name: "exception", env: map[string]string{"WEALTHCOACH_REQUIRE_SERVICES": "1"}},
+		{name: "empty counts as unset", env: map[string]string{"WEALTHCOACH_AUTH_AUDIENCES": ""}},
+		{name: "other namespaces", env: map[string]string{"WEALTHCOACHX": "1", "wealthcoach_dev": "1", "HOME": "/root", "OPENAI_API_KEY": "sk"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Load("", false, envMap(tt.env))
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want one naming %q", tt.wantErr)
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+			for _, bad := range tt.notIn {
+				if strings.Contains(err.Error(), bad) {
+					t.Errorf("error %q contains %q", err, bad)
+				}
+			}
+		})
+	}
+}
+
+// With no environment given, Load lists the process's; a lookup given
+// alone cannot list, so the check is skipped.
+func TestEnvUnknownVariablesSources(t *testing.T) {
+	t.Setenv("WEALTHCOACH_AUTH_AUDIENCES", "app")
+	if _, _, err := Load("", false, Env{}); err == nil || !strings.Contains(err.Error(), "WEALTHCOACH_AUTH_AUDIENCES") {
+		t.Errorf("process environment: error %v, want one naming WEALTHCOACH_AUTH_AUDIENCES", err)
+	}
+	lookupOnly := Env{Lookup: envMap(map[string]string{"WEALTHCOACH_AUTH_AUDIENCES": "app"}).Lookup}
+	if _, _, err := Load("", false, lookupOnly); err != nil {
+		t.Errorf("lookup only: %v", err)
+	}
+}
+
+func TestOtherEnvVars(t *testing.T) {
+	keys := map[string]bool{}
+	c := Default()
+	for _, l := range leaves(reflect.ValueOf(&c).Elem(), "") {
+		keys[EnvVar(l.key)] = true
+	}
+	for _, name := range OtherEnvVars {
+		if !strings.HasPrefix(name, envPrefix) || keys[name] {
+			t.Errorf("%s is outside the namespace or a key's own variable", name)
+		}
 	}
 }

@@ -18,15 +18,30 @@ const DefaultPath = "config.yaml"
 // SourceDefaults describes a configuration that came from no file.
 const SourceDefaults = "built-in defaults"
 
+// Env is the environment Load reads. The zero Env is the process's own.
+type Env struct {
+	// Lookup returns one variable; os.LookupEnv when nil.
+	Lookup func(string) (string, bool)
+	// Environ lists every variable as "NAME=value", as os.Environ does, so
+	// that Load can refuse WEALTHCOACH_* variables that name no key. When
+	// nil it is os.Environ if Lookup is nil too; otherwise that check is
+	// skipped, since a lookup alone cannot say what it holds.
+	Environ func() []string
+}
+
 // Load builds the configuration: Default, then the YAML file at path, then
 // the environment. When explicit is false a missing file is not an error
 // and the defaults are used; when true (the user named the file) it is.
-// env looks variables up, os.LookupEnv when nil. The second result says
-// where the configuration came from: path, or SourceDefaults. Load does not
-// validate: call Validate.
-func Load(path string, explicit bool, env func(string) (string, bool)) (Config, string, error) {
-	if env == nil {
-		env = os.LookupEnv
+// A WEALTHCOACH_* variable that is neither a key nor in OtherEnvVars is an
+// error, as a misspelt one would otherwise leave its default in force. The
+// second result says where the configuration came from: path, or
+// SourceDefaults. Load does not validate: call Validate.
+func Load(path string, explicit bool, env Env) (Config, string, error) {
+	if env.Lookup == nil {
+		env.Lookup = os.LookupEnv
+		if env.Environ == nil {
+			env.Environ = os.Environ
+		}
 	}
 	cfg := Default()
 	source := SourceDefaults
@@ -40,7 +55,11 @@ func Load(path string, explicit bool, env func(string) (string, bool)) (Config, 
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		return Config{}, source, fmt.Errorf("read config: %w", err)
 	}
-	if err := applyEnv(&cfg, env); err != nil {
+	var unknown error
+	if env.Environ != nil {
+		unknown = checkEnvNames(env.Environ())
+	}
+	if err := errors.Join(unknown, applyEnv(&cfg, env.Lookup)); err != nil {
 		return Config{}, source, err
 	}
 	return cfg, source, nil

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // MinSecretBytes is the shortest auth.jwt_secret accepted outside dev mode.
@@ -33,9 +32,7 @@ func (c *Config) Validate() error {
 	c.validateLimits(&p)
 	c.validateLLM(&p)
 	c.validateStorage(&p)
-	p.positiveDuration("stream.flush_interval", c.Stream.FlushInterval)
-	p.positive("stream.flush_bytes", c.Stream.FlushBytes)
-	p.nonNegativeDuration("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+	c.checkBounds(&p)
 	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	p.oneOf("log.format", c.Log.Format, "", "json", "text")
 	return errors.Join(p...)
@@ -46,6 +43,7 @@ func (c *Config) Validate() error {
 func (c *Config) ValidateStore() error {
 	var p problems
 	c.validateStorage(&p)
+	c.checkBounds(&p, "store.", "cache.")
 	p.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	p.oneOf("log.format", c.Log.Format, "", "json", "text")
 	return errors.Join(p...)
@@ -58,7 +56,6 @@ func (c *Config) validateServer(p *problems) {
 			p.addf("server.allowed_origins", "%q is neither \"*\" nor an origin such as \"https://app.example.com\"", o)
 		}
 	}
-	p.positiveDuration("server.write_timeout", c.Server.WriteTimeout)
 	p.listen("admin.listen", c.Admin.Listen)
 	if !c.Dev && c.Admin.Token == "" && !isLoopback(c.Admin.Listen) {
 		p.addf("admin.listen", "%q is reachable beyond this machine: set admin.token, or bind 127.0.0.1", c.Admin.Listen)
@@ -107,29 +104,34 @@ func (c *Config) validateAuth(p *problems) {
 	if len(kinds) > 0 && !kinds["HMAC"] && a.PublicKeyFile == "" {
 		p.addf("auth.public_key_file", "is required for %s", strings.Join(a.Algorithms, ", "))
 	}
-	if strings.TrimSpace(a.UserClaim) == "" {
+	switch claim := strings.TrimSpace(a.UserClaim); {
+	case claim == "":
 		p.addf("auth.user_claim", "must not be empty")
+	case slices.Contains(registeredClaims, claim):
+		// These hold times and token metadata, never a user id: exp would
+		// make every token expiring in the same second one user.
+		p.addf("auth.user_claim", "%q is a registered JWT claim (%s), not a user id",
+			a.UserClaim, strings.Join(registeredClaims, ", "))
 	}
-	p.nonNegativeDuration("auth.leeway", a.Leeway)
-	p.positiveDuration("auth.timeout", a.Timeout)
 }
 
+// registeredClaims are the RFC 7519 claim names auth.user_claim may not
+// take; "sub", the default, is the registered claim meant for it.
+var registeredClaims = []string{"iss", "aud", "exp", "nbf", "iat", "jti"}
+
+// validateLimits checks the rules that relate two keys; each key's own
+// range is in bounds.
 func (c *Config) validateLimits(p *problems) {
 	l := c.Limits
-	p.positive("limits.max_connections_per_user", l.MaxConnectionsPerUser)
-	p.positive("limits.max_sessions", l.MaxSessions)
-	p.positive("limits.max_unauthenticated", l.MaxUnauthenticated)
-	p.positive("limits.max_message_chars", l.MaxMessageChars)
-	p.positive("limits.max_frame_bytes", l.MaxFrameBytes)
-	p.positive("limits.max_auth_frame_bytes", l.MaxAuthFrameBytes)
 	if l.MaxAuthFrameBytes > l.MaxFrameBytes {
 		p.addf("limits.max_auth_frame_bytes", "%d exceeds limits.max_frame_bytes (%d)", l.MaxAuthFrameBytes, l.MaxFrameBytes)
 	}
-	p.positive("limits.frames_per_second", l.FramesPerSecond)
-	p.positive("limits.frame_burst", l.FrameBurst)
-	p.positive("limits.max_pending_bytes", l.MaxPendingBytes)
-	if c.History.MaxMessages < 0 {
-		p.addf("history.max_messages", "must not be negative, got %d", c.History.MaxMessages)
+	// A response frame carries the whole answer so far and its delta: a
+	// queue that cannot hold one would drop every client a long answer
+	// goes to, however fast it reads.
+	if minPending := 2 * c.LLM.MaxAnswerBytes; l.MaxPendingBytes < minPending {
+		p.addf("limits.max_pending_bytes", "%d is less than twice llm.max_answer_bytes (%d), the size of the last frame of a long answer",
+			l.MaxPendingBytes, minPending)
 	}
 }
 
@@ -144,16 +146,6 @@ func (c *Config) validateLLM(p *problems) {
 			p.addf("llm.model", "must not be empty")
 		}
 	}
-	p.positiveDuration("llm.timeout", l.Timeout)
-	p.positive("llm.max_tokens", l.MaxTokens)
-	if l.Temperature < 0 || l.Temperature > 2 {
-		p.addf("llm.temperature", "must be between 0 and 2, got %g", l.Temperature)
-	}
-	if l.MaxRetries < 0 {
-		p.addf("llm.max_retries", "must not be negative, got %d", l.MaxRetries)
-	}
-	p.positive("llm.rate_limit.per_minute", l.RateLimit.PerMinute)
-	p.positive("llm.rate_limit.burst", l.RateLimit.Burst)
 }
 
 func (c *Config) validateStorage(p *problems) {
@@ -168,9 +160,7 @@ func (c *Config) validateStorage(p *problems) {
 			p.addf("cache.url", "must be a redis://, rediss:// or unix:// URL")
 		}
 	}
-	p.positiveDuration("cache.ttl", c.Cache.TTL)
 	p.oneOf("cache.scope", c.Cache.Scope, "user", "shared")
-	p.positive("cache.max_entries", c.Cache.MaxEntries)
 }
 
 // problems collects validation errors, each prefixed with its key.
@@ -178,24 +168,6 @@ type problems []error
 
 func (p *problems) addf(key, format string, args ...any) {
 	*p = append(*p, errors.New(key+": "+fmt.Sprintf(format, args...)))
-}
-
-func (p *problems) positive(key string, n int) {
-	if n <= 0 {
-		p.addf(key, "must be positive, got %d", n)
-	}
-}
-
-func (p *problems) positiveDuration(key string, d time.Duration) {
-	if d <= 0 {
-		p.addf(key, "must be positive, got %s", d)
-	}
-}
-
-func (p *problems) nonNegativeDuration(key string, d time.Duration) {
-	if d < 0 {
-		p.addf(key, "must not be negative, got %s", d)
-	}
 }
 
 func (p *problems) oneOf(key, v string, allowed ...string) {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wealthwarriors/wealthcoach/transport/llm"
+	"github.com/wealthwarriors/wealthcoach/actors"
 )
 
 // chatRequest is the part of an OpenAI chat request the fake reads.
@@ -54,11 +54,11 @@ func (m wireMessage) text() string {
 type call struct {
 	ctx          context.Context
 	model        string
-	msgs         []llm.Message
+	msgs         []actors.ModelMessage
 	stream       bool
 	includeUsage bool
 	emit         int    // tokens to produce
-	finish       string // "stop", or "length" when max_tokens cut the answer
+	finish       string // Options.FinishReason, "length" when max_tokens cut the answer, or one queued
 	failure      *Failure
 	timer        *time.Timer
 }
@@ -80,6 +80,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.failure = &f
+	}
+	if reason, ok := s.nextFinish(); ok {
+		c.finish = reason
 	}
 	s.active.Add(1)
 	defer s.active.Add(-1)
@@ -114,9 +117,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*call, error) {
 	if len(req.Messages) == 0 {
 		return nil, errors.New("'messages' must contain at least one message")
 	}
-	msgs := make([]llm.Message, len(req.Messages))
+	msgs := make([]actors.ModelMessage, len(req.Messages))
 	for i, m := range req.Messages {
-		msgs[i] = llm.Message{Role: m.Role, Content: m.text()}
+		msgs[i] = actors.ModelMessage{Role: m.Role, Content: m.text()}
 	}
 	limit := req.MaxTokens
 	if req.MaxCompletionTokens > 0 {
@@ -125,9 +128,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (*call, error) {
 	c := &call{
 		ctx: r.Context(), model: s.model(req.Model), msgs: msgs, stream: req.Stream,
 		includeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
-		emit:         s.opts.Tokens, finish: "stop",
+		emit:         s.opts.Tokens, finish: s.opts.FinishReason,
 	}
-	if limit > 0 && limit < c.emit {
+	if limit > 0 && limit < c.emit && !s.opts.IgnoreMaxTokens {
 		c.emit, c.finish = limit, "length"
 	}
 	s.record(Recorded{
@@ -205,7 +208,7 @@ func (s *Server) serveJSON(w http.ResponseWriter, c *call) {
 		s.noteGone()
 		return
 	}
-	a := newAnswer(lastUserMessage(c.msgs), s.opts.Tokens)
+	a := s.newAnswer(lastUserMessage(c.msgs))
 	var text strings.Builder
 	for range c.emit {
 		word, _ := a.next()

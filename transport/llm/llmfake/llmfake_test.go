@@ -16,7 +16,8 @@ import (
 
 	openai "github.com/sashabaranov/go-openai"
 
-	"github.com/wealthwarriors/wealthcoach/transport/llm"
+	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
 	"github.com/wealthwarriors/wealthcoach/transport/llm/llmfake"
 )
 
@@ -29,17 +30,6 @@ func start(t testing.TB, o llmfake.Options) (*llmfake.Server, *httptest.Server) 
 		ts.Close()
 	})
 	return fake, ts
-}
-
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func post(t testing.TB, url, body string, header http.Header) *http.Response {
@@ -140,7 +130,7 @@ func TestStreamFormat(t *testing.T) {
 					text.WriteString(*c.Choices[0].Delta.Content)
 				}
 			}
-			full := fake.Answer([]llm.Message{{Role: "user", Content: "Hi"}})
+			full := fake.Answer([]actors.ModelMessage{{Role: "user", Content: "Hi"}})
 			if !strings.HasPrefix(full, text.String()) || (tt.maxTokens == 0 && text.String() != full) {
 				t.Errorf("text %q is not the answer %q", text.String(), full)
 			}
@@ -202,7 +192,7 @@ func TestNonStreaming(t *testing.T) {
 	cfg := openai.DefaultConfig("")
 	cfg.BaseURL = ts.URL + "/v1"
 	c := openai.NewClientWithConfig(cfg)
-	msgs := []llm.Message{{Role: "user", Content: "How do I budget?"}}
+	msgs := []actors.ModelMessage{{Role: "user", Content: "How do I budget?"}}
 
 	resp, err := c.CreateChatCompletion(context.Background(), openai.ChatCompletionRequest{
 		Model:    "gpt-4o-mini",
@@ -325,9 +315,9 @@ func TestErrors(t *testing.T) {
 
 func TestDeterministicAnswers(t *testing.T) {
 	fake := llmfake.New(llmfake.Options{})
-	a := fake.Answer([]llm.Message{{Role: "user", Content: "budget"}})
-	b := fake.Answer([]llm.Message{{Role: "system", Content: "x"}, {Role: "user", Content: "budget"}})
-	c := fake.Answer([]llm.Message{{Role: "user", Content: "debt"}})
+	a := fake.Answer([]actors.ModelMessage{{Role: "user", Content: "budget"}})
+	b := fake.Answer([]actors.ModelMessage{{Role: "system", Content: "x"}, {Role: "user", Content: "budget"}})
+	c := fake.Answer([]actors.ModelMessage{{Role: "user", Content: "debt"}})
 	if a != b {
 		t.Errorf("same last user message, different answers: %q, %q", a, b)
 	}
@@ -365,7 +355,7 @@ func TestCloseReleasesHangingStreams(t *testing.T) {
 	fake, ts := start(t, llmfake.Options{})
 	fake.FailNext(llmfake.Failure{Hang: true})
 	resp := post(t, ts.URL, `{"stream":true,"messages":[{"role":"user","content":"x"}]}`, nil)
-	waitFor(t, 2*time.Second, "the stream to start", func() bool { return fake.Active() == 1 })
+	testutil.WaitFor(t, 2*time.Second, "the stream to start", func() bool { return fake.Active() == 1 })
 	fake.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

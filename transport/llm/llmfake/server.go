@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wealthwarriors/wealthcoach/transport/llm"
+	"github.com/wealthwarriors/wealthcoach/actors"
 )
 
 const (
@@ -24,8 +24,19 @@ const (
 // Options configures a Server.
 type Options struct {
 	// Tokens is the answer length in words (one word per chunk). Zero means
-	// 40.
+	// 40. With IgnoreMaxTokens, a large value makes a model that streams
+	// practically without end.
 	Tokens int
+	// IgnoreMaxTokens streams Tokens words whatever the request's
+	// max_tokens says, as a model that ignores it would.
+	IgnoreMaxTokens bool
+	// FinishReason is the finish_reason of answers that max_tokens did not
+	// cut. Empty means "stop"; any other text is sent as is, as a provider
+	// may send content_filter, tool_calls or a reason of its own.
+	FinishReason string
+	// Words, when set, replaces the built-in English vocabulary answers are
+	// drawn from, for example with words of multi-byte characters.
+	Words []string
 	// FirstTokenDelay is the pause before the first token; zero means none.
 	FirstTokenDelay time.Duration
 	// TokenDelay is the pause before each later token; zero means none.
@@ -57,6 +68,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.Tokens <= 0 {
 		o.Tokens = defaultTokens
+	}
+	if o.FinishReason == "" {
+		o.FinishReason = "stop"
 	}
 	if o.FailStatus == 0 {
 		o.FailStatus = http.StatusInternalServerError
@@ -92,7 +106,7 @@ type Failure struct {
 // Recorded is a chat request as the server decoded it.
 type Recorded struct {
 	Model        string
-	Messages     []llm.Message
+	Messages     []actors.ModelMessage
 	Stream       bool
 	IncludeUsage bool
 	MaxTokens    int
@@ -102,11 +116,12 @@ type Recorded struct {
 
 // Server is the fake model server; it is an http.Handler.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
-	done chan struct{}
-	stop sync.Once
-	ids  atomic.Uint64
+	opts  Options
+	forms []wordForms // the vocabulary's pre-encoded spellings
+	mux   *http.ServeMux
+	done  chan struct{}
+	stop  sync.Once
+	ids   atomic.Uint64
 
 	requests  atomic.Int64
 	active    atomic.Int64
@@ -114,6 +129,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	queue    []Failure
+	finishes []string   // queued with FinishNext
 	recorded []Recorded // ring of the latest MaxRecorded, oldest at head
 	head     int
 	rng      *rand.Rand
@@ -125,10 +141,14 @@ var _ http.Handler = (*Server)(nil)
 func New(o Options) *Server {
 	o = o.withDefaults()
 	s := &Server{
-		opts: o,
-		mux:  http.NewServeMux(),
-		done: make(chan struct{}),
-		rng:  rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed)),
+		opts:  o,
+		forms: englishForms,
+		mux:   http.NewServeMux(),
+		done:  make(chan struct{}),
+		rng:   rand.New(rand.NewPCG(uint64(o.Seed), 0x5eed)),
+	}
+	if len(o.Words) > 0 {
+		s.forms = makeForms(o.Words)
 	}
 	s.mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
 	s.mux.HandleFunc("GET /v1/models", s.handleModels)
@@ -154,6 +174,28 @@ func (s *Server) FailNext(f Failure) {
 	s.mu.Lock()
 	s.queue = append(s.queue, f)
 	s.mu.Unlock()
+}
+
+// FinishNext makes the next answered chat request end with finish_reason
+// reason, whatever Options.FinishReason and max_tokens say. Queued reasons
+// are consumed one per request that gets an answer (a queued Failure with a
+// Status consumes none), in order.
+func (s *Server) FinishNext(reason string) {
+	s.mu.Lock()
+	s.finishes = append(s.finishes, reason)
+	s.mu.Unlock()
+}
+
+// nextFinish pops a reason queued with FinishNext.
+func (s *Server) nextFinish() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.finishes) == 0 {
+		return "", false
+	}
+	r := s.finishes[0]
+	s.finishes = s.finishes[1:]
+	return r, true
 }
 
 // Requests returns the latest recorded chat requests, oldest first.

@@ -114,7 +114,7 @@ func (s *Server) serveStream(w http.ResponseWriter, c *call) {
 	if c.failure != nil {
 		send = min(c.failure.CutAfter, c.emit)
 	}
-	a := newAnswer(lastUserMessage(c.msgs), s.opts.Tokens)
+	a := s.newAnswer(lastUserMessage(c.msgs))
 	for i := range send {
 		d := s.opts.TokenDelay
 		if i == 0 {

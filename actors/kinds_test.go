@@ -1,0 +1,54 @@
+package actors
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/wealthwarriors/wealthcoach/internal/testutil"
+)
+
+type panicky struct{}
+
+func (panicky) Receive(c actor.Context) {
+	if _, ok := c.Message().(string); ok {
+		panic("boom")
+	}
+}
+
+// TestFailuresCountedByKind: a failure is counted against the kind of the
+// actor that failed, from its supervisor, whatever the actor is named.
+func TestFailuresCountedByKind(t *testing.T) {
+	sys := actor.NewActorSystem()
+	k := new(KindStats)
+	s := &countingStrategy{inner: actor.DefaultSupervisorStrategy(), kind: k}
+	pid := sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return panicky{} }, actor.WithGuardian(s)))
+	sys.Root.Send(pid, "fail")
+	testutil.WaitFor(t, 5*time.Second, "the failure to be counted", func() bool { return k.Restarts.Load() == 1 })
+}
+
+type panicModel struct{}
+
+func (panicModel) Stream(context.Context, ModelRequest) (ModelStream, error) { panic("provider bug") }
+
+// TestModelPanicFailsOneAnswer: a panic in a model call, which runs
+// outside any actor, fails that answer and spares the process.
+func TestModelPanicFailsOneAnswer(t *testing.T) {
+	n := newTestNode(t, func(o *Options) { o.Chat.Model = panicModel{} })
+	h, p := open(t, n, "p")
+	h.Send(&ChatMessage{Content: "hello"})
+	for {
+		if e, ok := p.next(t).(*ErrorFrame); ok {
+			if e.Code != CodeLLMUnavailable {
+				t.Fatalf("want llm_unavailable, got %s", e.Code)
+			}
+			break
+		}
+	}
+	h.Send(&Ping{})
+	if e := p.next(t); e != "pong" {
+		t.Fatalf("session not usable after the failed answer: %v", e)
+	}
+}
