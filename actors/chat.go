@@ -102,8 +102,9 @@ type answer struct {
 	started  time.Time
 
 	content   []byte
-	cacheable bool // the model said stop: the answer may be stored
-	sent      int  // bytes of content already sent
+	usage     *Usage // as the model reported it, for the done frame
+	cacheable bool   // the model said stop: the answer may be stored
+	sent      int    // bytes of content already sent
 	frames    int
 	last      time.Time // when the last frame was sent
 	timer     *time.Timer
@@ -244,9 +245,11 @@ func (s *session) chatEvent(c actor.Context, msg any) {
 			return
 		}
 		if m.err != nil {
+			s.cutShort(a)
 			s.fail(CodeLLMUnavailable, "the coach could not answer right now; please try again", 0)
 			return
 		}
+		a.usage = m.usage
 		if m.odd != "" {
 			s.logger().Info("model finish reason outside the protocol, reported as stop",
 				slog.String("answer", a.id), slog.String("model_reason", m.odd))
@@ -286,9 +289,9 @@ func (s *session) onText(c actor.Context, a *answer) {
 
 func (s *session) flush(a *answer) {
 	content := string(a.content)
-	s.peer.Answer(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:]})
-	a.sent = len(a.content)
 	a.frames++
+	s.peer.Answer(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames})
+	a.sent = len(a.content)
 	a.last = time.Now()
 }
 
@@ -306,10 +309,12 @@ func (s *session) cancel(c actor.Context) {
 func (s *session) finish(reason string, cached bool) {
 	a := s.chat.cur
 	content := string(a.content)
-	s.peer.Answer(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:],
-		Done: true, Cached: cached, FinishReason: reason})
+	a.frames++
+	s.peer.Answer(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames,
+		Done: true, Cached: cached, FinishReason: reason, Model: s.node.opts.Chat.ModelName, Usage: a.usage})
 	if content != "" {
 		s.chat.remember(s.node.opts.Chat.HistoryMessages, a.question, content)
+		s.journal(a, content, reason, cached)
 	}
 	if cached {
 		a.key = "" // a hit leads nothing
@@ -324,6 +329,21 @@ func (s *session) finish(reason string, cached bool) {
 		s.node.stats.AnswerTime.ObserveDuration(time.Since(a.started))
 	}
 	s.endAnswer()
+}
+
+// cutShort ends an answer the model failed after some text with a done
+// frame, finish_reason error, so that an app rendering only response
+// frames shows it finished; the error frame follows. Such an answer enters
+// neither memory nor the cache.
+func (s *session) cutShort(a *answer) {
+	if len(a.content) == 0 {
+		return
+	}
+	content := string(a.content)
+	a.frames++
+	s.peer.Answer(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames,
+		Done: true, FinishReason: "error", Model: s.node.opts.Chat.ModelName})
+	a.sent = len(a.content)
 }
 
 // settleCache tells the cache actor how an answer that missed ended: its

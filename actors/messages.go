@@ -26,6 +26,13 @@ const (
 	// CodeInternal answers one frame whose handling failed; the session
 	// goes on. CodeSessionFailed is the failure it cannot recover from.
 	CodeInternal Code = "internal"
+	// CodeUnavailable answers a frame that needed the store while it is
+	// unreachable (a history page, a reset); CodeNodeUnavailable is the
+	// close for a connection the node cannot take.
+	CodeUnavailable Code = "unavailable"
+	// CodeNotFound answers a frame naming something the session cannot
+	// see: an unknown, expired or foreign answer or message id.
+	CodeNotFound Code = "not_found"
 )
 
 // Error codes that close the connection.
@@ -37,7 +44,10 @@ const (
 	CodeAuthFailed     Code = "auth_failed"
 	CodeAuthTimeout    Code = "auth_timeout"
 	CodeMaxConnections Code = "max_connections"
-	CodeUnavailable    Code = "unavailable"
+	// CodeNodeUnavailable closes with 1013: the node is full, or the
+	// profile store was unreachable at authentication. Its error frame says
+	// unavailable.
+	CodeNodeUnavailable Code = "node_unavailable"
 	// CodeServerShutdown closes a session at the end of a graceful shutdown.
 	// No error frame precedes it.
 	CodeServerShutdown Code = "server_shutdown"
@@ -86,6 +96,8 @@ var Codes = []CodeRule{
 	{CodeAlreadyAuthenticated, KeepsOpen},
 	{CodeShuttingDown, KeepsOpen},
 	{CodeInternal, KeepsOpen},
+	{CodeUnavailable, KeepsOpen},
+	{CodeNotFound, KeepsOpen},
 
 	{CodeAuthRequired, Closes},
 	{CodeTokenMissing, Closes},
@@ -94,7 +106,7 @@ var Codes = []CodeRule{
 	{CodeAuthFailed, Closes},
 	{CodeAuthTimeout, Closes},
 	{CodeMaxConnections, Closes},
-	{CodeUnavailable, Closes},
+	{CodeNodeUnavailable, Closes},
 	{CodeServerShutdown, Closes},
 	{CodeSessionFailed, Closes},
 }
@@ -121,6 +133,24 @@ type Cancel struct{}
 // Ping is the app-level keepalive.
 type Ping struct{}
 
+// HistoryRequest is a client's history frame: a page of the conversation.
+// Limit is 0 when the frame gave none (the default applies); Before is the
+// id of the message the page ends before, "" for the newest.
+type HistoryRequest struct {
+	Limit  int
+	Before string
+}
+
+// Reset is a client's reset frame: end the conversation and start another.
+type Reset struct{}
+
+// Resume is a client's resume frame: follow the interrupted answer ID from
+// after its frame AfterSeq.
+type Resume struct {
+	ID       string
+	AfterSeq int
+}
+
 // Invalid is a frame the transport could not decode: not JSON, an unknown
 // type, or fields of the wrong type. Reason is safe to show to the client.
 type Invalid struct {
@@ -144,9 +174,55 @@ type Answer struct {
 	ReplyTo      string // the chat message's id, if it had one
 	Content      string // the whole answer so far
 	Delta        string // the text new in this frame
+	Seq          int    // 1, 2, 3, ... within the answer
 	Done         bool
 	Cached       bool
-	FinishReason string // set on the done frame: stop, length, cancelled or content_filter
+	FinishReason string // set on the done frame: stop, length, cancelled, error or content_filter
+	// Model is the model that answered, and Usage its token counts when it
+	// reported them; both only on the done frame, Usage nil when unknown.
+	Model string
+	Usage *Usage
+}
+
+// Usage is the token count a model reported for one answer.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// Welcome is what the connected frame tells a client (protocol 1.1).
+type Welcome struct {
+	SessionID      string
+	UserID         string
+	ConversationID string // empty when conversations are not kept
+	History        int    // messages the session starts with in memory
+	Pending        []PendingAnswer
+	Notice         string // the coach.notice disclosure; empty for none
+}
+
+// PendingAnswer is an interrupted answer a client may resume.
+type PendingAnswer struct {
+	ID      string
+	ReplyTo string
+	Seq     int // the latest frame produced
+	Done    bool
+}
+
+// HistoryPage answers a client's history frame.
+type HistoryPage struct {
+	ConversationID string
+	Messages       []HistoryMessage
+	More           bool // older messages exist
+}
+
+// HistoryMessage is one message of a history page.
+type HistoryMessage struct {
+	ID      string
+	Role    string // "user" or "assistant"
+	Content string
+	At      time.Time
+	ReplyTo string // assistant messages only
+	Cached  bool   // assistant messages only
 }
 
 // ErrorFrame is an error that keeps the connection open.
@@ -160,8 +236,12 @@ type ErrorFrame struct {
 // Peer is a session's view of its connection. Implementations must never
 // block: they queue the frame and return.
 type Peer interface {
-	Connected(sessionID, userID string)
+	Connected(w *Welcome)
 	Answer(a *Answer)
+	// History sends a history page; ResetDone the reset frame with the new
+	// conversation's id.
+	History(p *HistoryPage)
+	ResetDone(conversationID string)
 	Error(e *ErrorFrame)
 	Pong()
 	// Close sends the error frame code calls for, if any, then closes the

@@ -84,8 +84,9 @@ type modelDone struct {
 	cacheable bool
 	// odd is the model's reason, shortened, when no client may see it and
 	// the answer is reported as stop instead.
-	odd string
-	err error
+	odd   string
+	usage *Usage // nil when the model reported none
+	err   error
 }
 
 // maxLoggedReason bounds the bytes of a model's finish reason that reach
@@ -238,12 +239,16 @@ func (m *modelActor) stream(root *actor.RootContext, ask *modelAsk) {
 	defer st.LLMInFlight.Add(-1)
 	ctx, cancel := context.WithTimeout(ask.ctx, n.opts.Chat.Timeout)
 	defer cancel()
-	reason, capped, err := m.relay(ctx, root, ask)
+	var usage Usage
+	reason, capped, err := m.relay(ctx, root, ask, &usage)
 	if err != nil && ask.ctx.Err() == nil {
 		st.LLMErrors.Add(1)
 		n.warnEvery("model", "model call failed", slog.String("error", err.Error()))
 	}
 	done := &modelDone{seq: ask.seq, err: err}
+	if usage != (Usage{}) {
+		done.usage = &usage
+	}
 	switch finish, ok := clientFinish(reason); {
 	case capped:
 		done.finish = "length"
@@ -259,7 +264,8 @@ func (m *modelActor) stream(root *actor.RootContext, ask *modelAsk) {
 // finish reason. An answer reaching MaxAnswerBytes is cut there and the call
 // abandoned, capped true: a model that ignores max_tokens would otherwise
 // stream without end, and every frame carries the whole answer so far.
-func (m *modelActor) relay(ctx context.Context, root *actor.RootContext, ask *modelAsk) (reason string, capped bool, err error) {
+// The token counts the model reports go to usage.
+func (m *modelActor) relay(ctx context.Context, root *actor.RootContext, ask *modelAsk, usage *Usage) (reason string, capped bool, err error) {
 	n := m.node
 	stream, err := n.opts.Chat.Model.Stream(ctx, ask.req)
 	if err != nil {
@@ -279,6 +285,8 @@ func (m *modelActor) relay(ctx context.Context, root *actor.RootContext, ask *mo
 		}
 		n.stats.TokensIn.Add(int64(ch.PromptTokens))
 		n.stats.TokensOut.Add(int64(ch.CompletionTokens))
+		usage.PromptTokens += ch.PromptTokens
+		usage.CompletionTokens += ch.CompletionTokens
 		delta := ch.Delta
 		if len(delta) > room {
 			delta = cutUTF8(delta, room)

@@ -55,6 +55,19 @@ type Options struct {
 
 	Chat ChatOptions
 
+	// Journal keeps conversations: a session starts with the stored memory
+	// of its user's current conversation, and each exchange that enters
+	// memory is appended by the node's journal writer, JournalFlushInterval
+	// after it (batching what comes meanwhile), with at most JournalQueue
+	// exchanges waiting through a store outage. nil keeps memory per
+	// session (history.persist off).
+	Journal              store.Journal
+	JournalFlushInterval time.Duration
+	JournalQueue         int
+
+	// Notice is the disclosure sent in every connected frame; "" for none.
+	Notice string
+
 	// BeforeReceive, when set, is called with every message a session is
 	// about to handle. It exists so tests can inject failures.
 	BeforeReceive func(msg any)
@@ -76,6 +89,8 @@ func DefaultOptions() Options {
 		MaxFailures:           3,
 		FailureWindow:         time.Minute,
 		Chat:                  DefaultChatOptions(),
+		JournalFlushInterval:  200 * time.Millisecond,
+		JournalQueue:          10_000,
 	}
 }
 
@@ -92,6 +107,8 @@ func (o *Options) setDefaults() {
 	o.MaxStashed = cmp.Or(o.MaxStashed, d.MaxStashed)
 	o.MaxFailures = cmp.Or(o.MaxFailures, d.MaxFailures)
 	o.FailureWindow = cmp.Or(o.FailureWindow, d.FailureWindow)
+	o.JournalFlushInterval = cmp.Or(o.JournalFlushInterval, d.JournalFlushInterval)
+	o.JournalQueue = cmp.Or(o.JournalQueue, d.JournalQueue)
 	o.Chat.setDefaults()
 }
 
@@ -105,6 +122,7 @@ type Node struct {
 	stats    *Stats
 	registry *actor.PID
 	cache    *actor.PID
+	journal  *actor.PID // nil when Options.Journal is
 	session  *actor.Props
 
 	// Admission counters: every live session, and those not yet
@@ -170,6 +188,13 @@ func NewNode(opts Options) (*Node, error) {
 		append(n.kinds[KindCache].instrument(n.dispatcher()), actor.WithGuardian(counted(KindCache)))...), "cache")
 	if err != nil {
 		return nil, fmt.Errorf("spawn cache actor: %w", err)
+	}
+	if opts.Journal != nil {
+		n.journal, err = n.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newJournalWriter(n) },
+			actor.WithDispatcher(n.dispatcher())), "journal")
+		if err != nil {
+			return nil, fmt.Errorf("spawn journal writer: %w", err)
+		}
 	}
 	n.session = actor.PropsFromProducer(func() actor.Actor { return &session{node: n} },
 		append(n.kinds[KindSession].instrument(n.dispatcher()), actor.WithGuardian(&sessionSupervisor{node: n}))...)

@@ -25,10 +25,12 @@ func newFakePeer() *fakePeer {
 	return &fakePeer{events: make(chan any, 1024), closed: make(chan Code, 1)}
 }
 
-func (p *fakePeer) Connected(sid, uid string) { p.events <- "connected:" + uid }
-func (p *fakePeer) Answer(a *Answer)          { p.events <- a }
-func (p *fakePeer) Error(e *ErrorFrame)       { p.events <- e }
-func (p *fakePeer) Pong()                     { p.events <- "pong" }
+func (p *fakePeer) Connected(w *Welcome)   { p.events <- "connected:" + w.UserID }
+func (p *fakePeer) History(h *HistoryPage) { p.events <- h }
+func (p *fakePeer) ResetDone(id string)    { p.events <- "reset:" + id }
+func (p *fakePeer) Answer(a *Answer)       { p.events <- a }
+func (p *fakePeer) Error(e *ErrorFrame)    { p.events <- e }
+func (p *fakePeer) Pong()                  { p.events <- "pong" }
 func (p *fakePeer) Close(c Code) {
 	select {
 	case p.closed <- c:

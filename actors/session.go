@@ -65,6 +65,10 @@ type session struct {
 	// answer to reach the model actor.
 	modelWaiting bool
 
+	conversation string // the current conversation's id; "" when none is kept
+	historyBusy  bool   // a history page is being loaded
+	resetting    bool   // a reset is under way
+
 	chat chatState
 
 	closeCode int
@@ -127,7 +131,7 @@ func (s *session) unauthenticated(c actor.Context, msg any) {
 		s.authenticate(c, m)
 	case *authDeadline:
 		s.close(CodeAuthTimeout)
-	case *ChatMessage, *Cancel, *Ping, *Invalid:
+	case *ChatMessage, *Cancel, *Ping, *Invalid, *HistoryRequest, *Reset, *Resume:
 		s.close(CodeAuthRequired)
 	}
 }
@@ -201,7 +205,7 @@ func (s *session) accountLoaded(c actor.Context, m *accountLoaded) {
 		return
 	case m.err != nil:
 		s.logger().Warn("profile store unavailable", slog.String("error", m.err.Error()), slog.Duration("took", m.took))
-		s.close(CodeUnavailable)
+		s.close(CodeNodeUnavailable)
 		return
 	case m.account.User.Disabled:
 		s.close(CodeAuthFailed)
@@ -213,8 +217,12 @@ func (s *session) accountLoaded(c actor.Context, m *accountLoaded) {
 	s.authed = true
 	s.log = nil // the next line logged carries the user id
 	s.node.unauth.Add(-1)
+	s.conversation = m.account.ConversationID
+	s.chat.history = memoryFrom(m.account.History, s.node.opts.Chat.HistoryMessages)
+	s.account.History = nil // memory holds what is needed of it
 	s.setState(stateAuthenticated)
-	s.peer.Connected(s.id, s.userID)
+	s.peer.Connected(&Welcome{SessionID: s.id, UserID: s.userID, ConversationID: s.conversation,
+		History: len(s.chat.history), Pending: []PendingAnswer{}, Notice: s.node.opts.Notice})
 	stash := s.stash
 	s.stash = nil
 	for _, msg := range stash {
@@ -230,6 +238,18 @@ func (s *session) authenticated(c actor.Context, msg any) {
 		s.cancel(c)
 	case *Ping:
 		s.peer.Pong()
+	case *HistoryRequest:
+		s.historyRequest(c, m)
+	case *historyLoaded:
+		s.historyLoaded(m)
+	case *Reset:
+		s.reset(c)
+	case *conversationStarted:
+		s.conversationStarted(m)
+	case *Resume:
+		// Answers outlive their socket only once the model actor keeps
+		// them; until then no answer can be resumed.
+		s.rejectFrame(CodeNotFound, "no interrupted answer with that id")
 	case *Authenticate:
 		s.node.stats.Reject(CodeAlreadyAuthenticated)
 		s.peer.Error(&ErrorFrame{Code: CodeAlreadyAuthenticated, Message: "this connection is already authenticated"})
@@ -255,6 +275,8 @@ func (s *session) chatMessage(c actor.Context, m *ChatMessage) {
 		code, reason = CodeMessageTooLong, fmt.Sprintf("message is longer than %d characters", s.node.opts.MaxMessageChars)
 	case s.state == stateStreaming:
 		code, reason = CodeBusy, "an answer is still streaming; wait for it or cancel it"
+	case s.resetting:
+		code, reason = CodeBusy, "the conversation is being reset"
 	}
 	if code != "" {
 		s.node.stats.Reject(code)

@@ -40,6 +40,12 @@ type Stats struct {
 	CacheSkipped     atomic.Int64
 	CacheBreakerOpen atomic.Bool
 
+	// The journal writer's counts, in exchanges (a question and its answer).
+	HistoryQueued  atomic.Int64 // waiting to be written
+	HistoryWritten atomic.Int64
+	HistoryDropped atomic.Int64 // dropped from a full queue
+	HistoryErrors  atomic.Int64 // failed writes, each retried
+
 	LLMInFlight    atomic.Int64
 	LLMRequests    atomic.Int64
 	LLMErrors      atomic.Int64
@@ -62,7 +68,7 @@ var rejectionCodes = []Code{
 	CodeAuthRequired, CodeTokenMissing, CodeInvalidToken, CodeTokenExpired,
 	CodeAuthFailed, CodeAuthTimeout, CodeMaxConnections, CodeUnavailable,
 	CodeBusy, CodeRateLimited, CodeBadRequest, CodeEmptyMessage,
-	CodeMessageTooLong, CodeLLMUnavailable, CodeShuttingDown, CodeInternal,
+	CodeMessageTooLong, CodeLLMUnavailable, CodeShuttingDown, CodeInternal, CodeNotFound,
 }
 
 func newStats() *Stats {
@@ -79,6 +85,9 @@ func (s *Stats) Uptime() time.Duration { return time.Since(s.started) }
 // Reject counts one rejection with code. Codes outside the known set are
 // ignored, so the map is never written after construction.
 func (s *Stats) Reject(code Code) {
+	if code == CodeNodeUnavailable {
+		code = CodeUnavailable // one count, as the client sees one code
+	}
 	if c, ok := s.rejections[code]; ok {
 		c.Add(1)
 	}

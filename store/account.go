@@ -39,11 +39,18 @@ func (p Profile) Empty() bool {
 		len(p.Goals) == 0 && p.Experience == ""
 }
 
-// Account is what a session loads once at authentication: the user row and
-// its profile row, read together.
+// Account is what a session loads once at authentication: the user row,
+// its profile row and, when the store keeps conversations, the current
+// conversation with its last messages, read together.
 type Account struct {
 	User    User
 	Profile Profile
+	// ConversationID is the user's current conversation; empty when the
+	// store keeps none.
+	ConversationID string
+	// History is the last messages of that conversation, oldest first, at
+	// most the number the store was opened to load.
+	History []Message
 }
 
 // DemoUserID is the user seeded into a new embedded store, so that the

@@ -1,15 +1,17 @@
 // Package store is the wealth coach's domain: users, their financial
 // profiles and the accounts a session loads, the errors callers test, and
 // the interfaces of the services that keep them: Accounts (the user store,
-// with AccountLoader, the part a session uses) and Cache (the response
-// cache). It imports no database or network driver, so the actors depend on
-// it alone.
+// with AccountLoader, the part a session uses), Journal (the stored
+// conversations) and Cache (the response cache). It imports no database or
+// network driver, so the actors depend on it alone.
 //
 // One package per technology implements the interfaces, and only cmd/
 // chooses and wires them:
 //
-//   - store/sqlite: the embedded user store, one file, pure Go (the default);
-//   - store/postgres: the user store on a PostgreSQL server;
+//   - store/sqlite: the embedded user and conversation store, one file,
+//     pure Go (the default);
+//   - store/postgres: the user and conversation store on a PostgreSQL
+//     server;
 //   - store/memory: the in-process response cache (an LRU);
 //   - store/redis: the response cache shared between nodes.
 //
@@ -30,6 +32,23 @@
 // the store could not be reached or failed, and the caller should treat the
 // store as unavailable rather than the user as unknown. Errors never contain
 // the password of a DSN or URL.
+//
+// # Conversations
+//
+// The SQL stores also implement Journal, on two tables of their own
+// (conversations and messages, which reference no user row, so they work
+// beside an operator's profile query). A user's current conversation is
+// their one open conversation row or, for a user who has none at all, the
+// id FirstConversationID derives, so that a login writes nothing; the row
+// appears with the first stored message. NewConversation ends the current
+// one and opens another.
+//
+// With SetHistoryMessages(n), n > 0 (history.max_messages), LoadAccount
+// also returns the current conversation and its last n messages: on the
+// built-in tables in the same single statement as the user and profile, on
+// PostgreSQL and on SQLite alike. With a profile query the conversation
+// costs a second query, as the first is the operator's. n = 0, the
+// default, loads no conversation and leaves Account.ConversationID empty.
 //
 // # Reading accounts from an existing table
 //

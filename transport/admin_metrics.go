@@ -130,6 +130,10 @@ func (c *adminCollector) addModelMetrics(st *actors.Stats) {
 	c.value("wealthcoach_cache_breaker_open", "1 while the response cache's circuit breaker is open.", "", promGauge, func() []seriesValue {
 		return []seriesValue{{value: boolValue(st.CacheBreakerOpen.Load())}}
 	})
+	c.value("wealthcoach_history_queued", "Exchanges waiting to be written to the conversation store.", "", promGauge, metricOne(&st.HistoryQueued))
+	c.value("wealthcoach_history_written_total", "Exchanges written to the conversation store.", "", promCounter, metricOne(&st.HistoryWritten))
+	c.value("wealthcoach_history_dropped_total", "Exchanges dropped from a full conversation queue.", "", promCounter, metricOne(&st.HistoryDropped))
+	c.value("wealthcoach_history_errors_total", "Failed writes to the conversation store, each retried.", "", promCounter, metricOne(&st.HistoryErrors))
 	c.value("wealthcoach_llm_in_flight", "Model calls in progress.", "", promGauge, metricOne(&st.LLMInFlight))
 	c.value("wealthcoach_llm_requests_total", "Model calls started.", "", promCounter, metricOne(&st.LLMRequests))
 	c.value("wealthcoach_llm_errors_total", "Model calls that failed.", "", promCounter, metricOne(&st.LLMErrors))

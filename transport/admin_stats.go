@@ -23,6 +23,7 @@ type statsReport struct {
 	Actors        map[string]actorCounts `json:"actors"`
 	Rejections    map[actors.Code]int64  `json:"rejections"`
 	Cache         cacheCounts            `json:"cache"`
+	History       historyCounts          `json:"history"`
 	LLM           llmCounts              `json:"llm"`
 	LatencyMS     latencyReport          `json:"latency_ms"`
 	Transport     transportCounts        `json:"transport"`
@@ -55,6 +56,14 @@ type cacheCounts struct {
 	Coalesced   int64   `json:"coalesced"`
 	Skipped     int64   `json:"skipped"`
 	BreakerOpen bool    `json:"breaker_open"`
+}
+
+// historyCounts are the journal writer's, in exchanges.
+type historyCounts struct {
+	Queued  int64 `json:"queued"`
+	Written int64 `json:"written"`
+	Dropped int64 `json:"dropped"`
+	Errors  int64 `json:"errors"`
 }
 
 type llmCounts struct {
@@ -127,6 +136,8 @@ func (a *admin) report() statsReport {
 		Actors:     make(map[string]actorCounts, len(actors.Kinds)),
 		Rejections: st.Rejections(),
 		Cache:      cacheReport(st),
+		History: historyCounts{Queued: st.HistoryQueued.Load(), Written: st.HistoryWritten.Load(),
+			Dropped: st.HistoryDropped.Load(), Errors: st.HistoryErrors.Load()},
 		LLM: llmCounts{
 			InFlight:    st.LLMInFlight.Load(),
 			Requests:    st.LLMRequests.Load(),

@@ -244,7 +244,8 @@ func TestAdminStatsShape(t *testing.T) {
 	_, body := f.get(t, "GET", "/stats", "")
 	m := decodeObject(t, body)
 	want := map[string]string{
-		"":           "actors,build,cache,latency_ms,llm,process,rejections,sessions,transport,uptime_seconds,users",
+		"":           "actors,build,cache,history,latency_ms,llm,process,rejections,sessions,transport,uptime_seconds,users",
+		"history":    "dropped,errors,queued,written",
 		"sessions":   "authenticated,closed,failures,opened,stopped,streaming,unauthenticated",
 		"cache":      "breaker_open,coalesced,errors,hit_ratio,hits,misses,skipped,stores",
 		"llm":        "answer_ms,errors,in_flight,rate_limited,requests,retries,tokens_in,tokens_out,ttft_ms",
@@ -281,7 +282,7 @@ func TestAdminStatsShape(t *testing.T) {
 	if r.Cache.HitRatio != 0.75 {
 		t.Errorf("hit ratio %v, want 0.75", r.Cache.HitRatio)
 	}
-	if len(r.Rejections) != 16 || r.Rejections[actors.CodeBusy] != 1 || r.Rejections[actors.CodeRateLimited] != 0 {
+	if len(r.Rejections) != 17 || r.Rejections[actors.CodeBusy] != 1 || r.Rejections[actors.CodeRateLimited] != 0 {
 		t.Errorf("rejections %v: want every code, busy at 1", r.Rejections)
 	}
 	if p := r.LLM.TTFT.P50; p < 300 || p > 330 {
@@ -493,8 +494,8 @@ func TestAdminMetrics(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
-	if n := len(families["wealthcoach_rejections_total"].GetMetric()); n != 16 {
-		t.Errorf("%d rejection codes, want 16", n)
+	if n := len(families["wealthcoach_rejections_total"].GetMetric()); n != 17 {
+		t.Errorf("%d rejection codes, want 17", n)
 	}
 
 	// Labels name states, kinds and codes, never who is connected.

@@ -21,15 +21,15 @@ type specClose struct {
 // token_expired, 1008 "Session revoked" before it session_revoked) join it
 // with their codes.
 var specCloses = map[actors.Code]specClose{
-	actors.CodeAuthRequired:   {1008, "Authentication required", "auth_required"},
-	actors.CodeTokenMissing:   {1008, "Token missing", "token_missing"},
-	actors.CodeInvalidToken:   {1008, "Invalid token", "invalid_token"},
-	actors.CodeTokenExpired:   {1008, "Invalid token", "token_expired"}, // "expired" is among Invalid token's cases
-	actors.CodeAuthFailed:     {1008, "Authentication failed", "auth_failed"},
-	actors.CodeAuthTimeout:    {1008, "Authentication timeout", "auth_timeout"},
-	actors.CodeMaxConnections: {1008, "Max connections reached", "max_connections"},
-	actors.CodeUnavailable:    {1013, "Try again later", "unavailable"},
-	actors.CodeServerShutdown: {1001, "Server shutting down", ""},
+	actors.CodeAuthRequired:    {1008, "Authentication required", "auth_required"},
+	actors.CodeTokenMissing:    {1008, "Token missing", "token_missing"},
+	actors.CodeInvalidToken:    {1008, "Invalid token", "invalid_token"},
+	actors.CodeTokenExpired:    {1008, "Invalid token", "token_expired"}, // "expired" is among Invalid token's cases
+	actors.CodeAuthFailed:      {1008, "Authentication failed", "auth_failed"},
+	actors.CodeAuthTimeout:     {1008, "Authentication timeout", "auth_timeout"},
+	actors.CodeMaxConnections:  {1008, "Max connections reached", "max_connections"},
+	actors.CodeNodeUnavailable: {1013, "Try again later", "unavailable"},
+	actors.CodeServerShutdown:  {1001, "Server shutting down", ""},
 	// SPEC names no error frame here; internal tells the app as much as
 	// the close does, in the form it already shows.
 	actors.CodeSessionFailed: {1011, "Internal error", "internal"},
@@ -43,6 +43,7 @@ var specCloses = map[actors.Code]specClose{
 var specKeepOpen = []actors.Code{
 	"bad_request", "empty_message", "message_too_long", "busy", "rate_limited",
 	"llm_unavailable", "already_authenticated", "shutting_down", "internal",
+	"not_found", "unavailable",
 }
 
 // transportCodes are the closes the transport sends on its own.

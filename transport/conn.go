@@ -37,10 +37,24 @@ type conn struct {
 var _ actors.Peer = (*conn)(nil)
 
 // Connected implements actors.Peer.
-func (c *conn) Connected(sessionID, userID string) {
+func (c *conn) Connected(w *actors.Welcome) {
 	c.authed.Store(true)
 	c.nc.authenticated()
-	c.write(appendConnected(make([]byte, 0, 96), sessionID, userID))
+	c.write(appendConnected(make([]byte, 0, 160+len(w.Notice)), w))
+}
+
+// History implements actors.Peer.
+func (c *conn) History(p *actors.HistoryPage) {
+	size := 96
+	for _, m := range p.Messages {
+		size += 96 + len(m.Content)
+	}
+	c.write(appendHistory(make([]byte, 0, size), p))
+}
+
+// ResetDone implements actors.Peer.
+func (c *conn) ResetDone(conversationID string) {
+	c.write(appendReset(make([]byte, 0, 64), conversationID))
 }
 
 // Answer implements actors.Peer.

@@ -2,7 +2,9 @@ package transport
 
 import (
 	"cmp"
+	"math"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
@@ -57,6 +59,8 @@ var wireForms = map[actors.Code]wireForm{
 	actors.CodeAlreadyAuthenticated: keepOpen,
 	actors.CodeShuttingDown:         keepOpen,
 	actors.CodeInternal:             keepOpen,
+	actors.CodeUnavailable:          keepOpen,
+	actors.CodeNotFound:             keepOpen,
 
 	actors.CodeAuthRequired:   {close: 1008, reason: "Authentication required", message: `the first frame must be {"type":"authenticate","token":"..."}`},
 	actors.CodeTokenMissing:   {close: 1008, reason: "Token missing", message: "the authenticate frame needs a non-empty token"},
@@ -65,7 +69,8 @@ var wireForms = map[actors.Code]wireForm{
 	actors.CodeAuthFailed:     {close: 1008, reason: "Authentication failed", message: "the account does not exist or is disabled"},
 	actors.CodeAuthTimeout:    {close: 1008, reason: "Authentication timeout", message: "no authenticate frame arrived in time"},
 	actors.CodeMaxConnections: {close: 1008, reason: "Max connections reached", message: "this account has too many open connections; close one and retry"},
-	actors.CodeUnavailable:    {close: 1013, reason: "Try again later", message: "the server cannot take this connection right now; retry with backoff"},
+	actors.CodeNodeUnavailable: {close: 1013, reason: "Try again later", message: "the server cannot take this connection right now; retry with backoff",
+		frame: actors.CodeUnavailable},
 	actors.CodeServerShutdown: {close: 1001, reason: "Server shutting down"},
 	actors.CodeSessionFailed: {close: 1011, reason: "Internal error", message: "the session failed and cannot continue; reconnect",
 		frame: actors.CodeInternal},
@@ -90,9 +95,16 @@ func closeOf(code actors.Code) (w wireForm, frame actors.Code, ok bool) {
 // maxIDChars is the longest message id a client may send.
 const maxIDChars = 64
 
+// Bounds of the history and resume frames (SPEC 8.2, 8.3).
+const (
+	maxHistoryLimit = 100 // most messages one history page may ask for
+	maxRefBytes     = 128 // longest message or answer id those frames may name
+)
+
 // field numbers the keys a client frame may carry; frameFields gives each
 // its exact name and JSON type. A new key is a constant here and a line in
-// frameFields; a new frame type is a case in decodeFrame.
+// frameFields; a new frame type is a case in decodeFrame and the set of
+// keys whose type it checks.
 type field int8
 
 const (
@@ -100,6 +112,9 @@ const (
 	fieldToken
 	fieldContent
 	fieldID
+	fieldLimit
+	fieldBefore
+	fieldAfterSeq
 	fieldCount
 	noField field = -1
 )
@@ -108,11 +123,28 @@ var frameFields = [fieldCount]struct {
 	name string
 	kind valueKind
 }{
-	fieldType:    {"type", kindString},
-	fieldToken:   {"token", kindString},
-	fieldContent: {"content", kindString},
-	fieldID:      {"id", kindString},
+	fieldType:     {"type", kindString},
+	fieldToken:    {"token", kindString},
+	fieldContent:  {"content", kindString},
+	fieldID:       {"id", kindString},
+	fieldLimit:    {"limit", kindInteger},
+	fieldBefore:   {"before", kindString},
+	fieldAfterSeq: {"after_seq", kindInteger},
 }
+
+// fieldSet is a set of keys, bit k for field k.
+type fieldSet uint64
+
+// The keys whose type each frame type checks. A frame type refuses a
+// wrongly typed value only among its own keys, so that a key added for a
+// new frame type changes nothing for the others: {"type":"message",
+// "limit":"x"} stays a message. The message frame checks the four keys of
+// protocol 1.0, token included, as the decoder has always done.
+const (
+	messageFields fieldSet = 1<<fieldType | 1<<fieldToken | 1<<fieldContent | 1<<fieldID
+	historyFields fieldSet = 1<<fieldLimit | 1<<fieldBefore
+	resumeFields  fieldSet = 1<<fieldID | 1<<fieldAfterSeq
+)
 
 // valueKind is the JSON type a key's value must have. null is accepted for
 // every kind and reads as a missing key.
@@ -120,24 +152,57 @@ type valueKind uint8
 
 const (
 	kindString valueKind = iota
-	kindNumber
+	// kindInteger is a number without fraction or exponent within int32,
+	// as encoding/json reads an int32: 1.0, 1e2 and 2147483648 are of the
+	// wrong type, so that no client number is ever rounded.
+	kindInteger
 )
 
 func (k valueKind) accepts(raw []byte) bool {
 	switch k {
 	case kindString:
 		return raw[0] == '"'
-	case kindNumber:
-		return raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9')
+	case kindInteger:
+		_, ok := parseInteger(raw)
+		return ok
 	}
 	return false
 }
 
+// String names the kind as a reason says it: `"limit" must be an integer`.
 func (k valueKind) String() string {
-	if k == kindNumber {
-		return "number"
+	if k == kindInteger {
+		return "an integer"
 	}
-	return "string"
+	return "a string"
+}
+
+// parseInteger reads a value that the scanner has checked as a JSON value,
+// and reports whether it is an integer of kindInteger: an optional minus
+// and digits (the scanner has refused leading zeros), within int32.
+func parseInteger(raw []byte) (int32, bool) {
+	digits := raw
+	neg := digits[0] == '-'
+	if neg {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 10 { // 10 digits cannot overflow int64
+		return 0, false
+	}
+	var n int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	if n < math.MinInt32 || n > math.MaxInt32 {
+		return 0, false
+	}
+	return int32(n), true
 }
 
 const reasonNotObject = "frame is not a JSON object"
@@ -146,15 +211,17 @@ const reasonNotObject = "frame is not a JSON object"
 // known top-level keys, matched by their exact names after unescaping.
 // Values stay raw until used, so a frame type pays only for its own fields.
 type inFrame struct {
-	raw     [fieldCount][]byte // as sent; nil when the key is missing, null or of the wrong type
-	badType field              // the first key, in frame order, whose value has the wrong type
+	raw [fieldCount][]byte // as sent; nil when the key is missing, null or of the wrong type
+	// The keys whose value has the wrong type, in frame order, each once.
+	mistyped    [fieldCount]field
+	nMistyped   int8
+	mistypedSet fieldSet
 }
 
 // read checks that b is one JSON value and records the known keys of its
 // top-level object. It returns why the frame cannot be used, or "". null
 // reads as an empty object, as encoding/json reads it.
 func (f *inFrame) read(b []byte) string {
-	f.badType = noField
 	s := jsonScanner{b: b}
 	s.space()
 	if !s.take('{') {
@@ -232,9 +299,24 @@ func (f *inFrame) set(k field, val []byte) {
 	case string(val) == "null":
 	case frameFields[k].kind.accepts(val):
 		f.raw[k] = val
-	case f.badType == noField:
-		f.badType = k
+	case f.mistypedSet&(1<<k) == 0:
+		f.mistypedSet |= 1 << k
+		f.mistyped[f.nMistyped] = k
+		f.nMistyped++
 	}
+}
+
+// typeError returns why the frame cannot be used when one of the keys in
+// among has a value of the wrong type, naming the first in frame order, or
+// "".
+func (f *inFrame) typeError(among fieldSet) string {
+	for _, k := range f.mistyped[:f.nMistyped] {
+		if among&(1<<k) != 0 {
+			d := frameFields[k]
+			return strconv.Quote(d.name) + " must be " + d.kind.String()
+		}
+	}
+	return ""
 }
 
 // text returns a string field's decoded bytes, which may share memory with
@@ -252,6 +334,16 @@ func (f *inFrame) str(k field) (string, bool) {
 		return "", false
 	}
 	return unquote(f.raw[k]), true
+}
+
+// integer returns an integer field's value, and whether the frame carries
+// it.
+func (f *inFrame) integer(k field) (int, bool) {
+	if f.raw[k] == nil {
+		return 0, false
+	}
+	n, _ := parseInteger(f.raw[k]) // set accepted it
+	return int(n), true
 }
 
 // decodeFrame turns a client text frame into the message for its session.
@@ -273,9 +365,8 @@ func decodeFrame(b []byte) any {
 		token, ok := f.str(fieldToken)
 		return &actors.Authenticate{Token: token, TokenOK: ok}
 	case "message":
-		if f.badType != noField {
-			k := frameFields[f.badType]
-			return &actors.Invalid{Reason: strconv.Quote(k.name) + " must be a " + k.kind.String()}
+		if reason := f.typeError(messageFields); reason != "" {
+			return &actors.Invalid{Reason: reason}
 		}
 		id, _ := f.str(fieldID)
 		if utf8.RuneCountInString(id) > maxIDChars {
@@ -287,9 +378,53 @@ func decodeFrame(b []byte) any {
 		return &actors.Cancel{}
 	case "ping":
 		return &actors.Ping{}
+	case "history":
+		return f.history()
+	case "reset":
+		return &actors.Reset{}
+	case "resume":
+		return f.resume()
 	default:
 		return &actors.Invalid{Reason: "unknown frame type " + strconv.Quote(truncate(string(typ), 32))}
 	}
+}
+
+// history decodes {"type":"history","limit":N,"before":"<message id>"}
+// (SPEC 8.2). Both keys are optional: a missing limit is 0, for the
+// session's default, and a missing or empty before asks for the newest.
+func (f *inFrame) history() any {
+	if reason := f.typeError(historyFields); reason != "" {
+		return &actors.Invalid{Reason: reason}
+	}
+	limit, given := f.integer(fieldLimit)
+	if given && (limit < 1 || limit > maxHistoryLimit) {
+		return &actors.Invalid{Reason: `"limit" must be from 1 to 100`}
+	}
+	before, _ := f.str(fieldBefore)
+	if len(before) > maxRefBytes {
+		return &actors.Invalid{Reason: `"before" is longer than 128 bytes`}
+	}
+	return &actors.HistoryRequest{Limit: limit, Before: before}
+}
+
+// resume decodes {"type":"resume","id":"<answer id>","after_seq":N}
+// (SPEC 8.3): id is required, after_seq defaults to 0.
+func (f *inFrame) resume() any {
+	if reason := f.typeError(resumeFields); reason != "" {
+		return &actors.Invalid{Reason: reason}
+	}
+	id, _ := f.str(fieldID)
+	switch {
+	case id == "":
+		return &actors.Invalid{Reason: `frame needs a non-empty string "id"`}
+	case len(id) > maxRefBytes:
+		return &actors.Invalid{Reason: `"id" is longer than 128 bytes`}
+	}
+	afterSeq, _ := f.integer(fieldAfterSeq)
+	if afterSeq < 0 {
+		return &actors.Invalid{Reason: `"after_seq" must be 0 or more`}
+	}
+	return &actors.Resume{ID: id, AfterSeq: afterSeq}
 }
 
 func truncate(s string, n int) string {
@@ -306,11 +441,79 @@ func truncate(s string, n int) string {
 // of every streamed answer, and reflection-based encoding costs several
 // times more.
 
-func appendConnected(b []byte, sessionID, userID string) []byte {
+// protocolVersion is the connected frame's protocol: 1.1 adds fields and
+// frame types a 1.0 client ignores.
+const protocolVersion = "1.1"
+
+func appendConnected(b []byte, w *actors.Welcome) []byte {
 	b = append(b, `{"type":"connected","session_id":`...)
-	b = appendString(b, sessionID)
+	b = appendString(b, w.SessionID)
 	b = append(b, `,"user_id":`...)
-	b = appendString(b, userID)
+	b = appendString(b, w.UserID)
+	b = append(b, `,"protocol":"`+protocolVersion+`","conversation_id":`...)
+	b = appendString(b, w.ConversationID)
+	b = append(b, `,"history":`...)
+	b = strconv.AppendInt(b, int64(w.History), 10)
+	b = append(b, `,"pending":[`...)
+	for i, p := range w.Pending {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendString(b, p.ID)
+		if p.ReplyTo != "" {
+			b = append(b, `,"reply_to":`...)
+			b = appendString(b, p.ReplyTo)
+		}
+		b = append(b, `,"seq":`...)
+		b = strconv.AppendInt(b, int64(p.Seq), 10)
+		b = append(b, `,"done":`...)
+		b = strconv.AppendBool(b, p.Done)
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	if w.Notice != "" {
+		b = append(b, `,"notice":`...)
+		b = appendString(b, w.Notice)
+	}
+	return append(b, '}')
+}
+
+func appendHistory(b []byte, p *actors.HistoryPage) []byte {
+	b = append(b, `{"type":"history","conversation_id":`...)
+	b = appendString(b, p.ConversationID)
+	b = append(b, `,"messages":[`...)
+	for i, m := range p.Messages {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendString(b, m.ID)
+		b = append(b, `,"role":`...)
+		b = appendString(b, m.Role)
+		b = append(b, `,"content":`...)
+		b = appendString(b, m.Content)
+		b = append(b, `,"at":"`...)
+		b = m.At.UTC().AppendFormat(b, time.RFC3339)
+		b = append(b, '"')
+		if m.Role == "assistant" {
+			if m.ReplyTo != "" {
+				b = append(b, `,"reply_to":`...)
+				b = appendString(b, m.ReplyTo)
+			}
+			b = append(b, `,"cached":`...)
+			b = strconv.AppendBool(b, m.Cached)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"more":`...)
+	b = strconv.AppendBool(b, p.More)
+	return append(b, '}')
+}
+
+func appendReset(b []byte, conversationID string) []byte {
+	b = append(b, `{"type":"reset","conversation_id":`...)
+	b = appendString(b, conversationID)
 	return append(b, '}')
 }
 
@@ -329,9 +532,22 @@ func appendAnswer(b []byte, a *actors.Answer) []byte {
 	b = strconv.AppendBool(b, a.Done)
 	b = append(b, `,"cached":`...)
 	b = strconv.AppendBool(b, a.Cached)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, int64(a.Seq), 10)
 	if a.Done {
 		b = append(b, `,"finish_reason":`...)
 		b = appendString(b, a.FinishReason)
+		if a.Model != "" {
+			b = append(b, `,"model":`...)
+			b = appendString(b, a.Model)
+		}
+		if u := a.Usage; u != nil {
+			b = append(b, `,"usage":{"prompt_tokens":`...)
+			b = strconv.AppendInt(b, int64(u.PromptTokens), 10)
+			b = append(b, `,"completion_tokens":`...)
+			b = strconv.AppendInt(b, int64(u.CompletionTokens), 10)
+			b = append(b, '}')
+		}
 	}
 	return append(b, '}')
 }

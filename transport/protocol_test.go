@@ -9,9 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
 )
 
 func TestDecodeFrame(t *testing.T) {
@@ -86,6 +88,69 @@ func TestDecodeFrame(t *testing.T) {
 		{"many unknown keys", `{"type":"ping","a":0,"b":0,"c":0,"d":0,"e":0,"f":0,"g":0,"h":0,"i":0,"j":0}`, &actors.Ping{}},
 		{"duplicate in a nested object is not a frame key", `{"type":"ping","x":{"a":1,"a":2}}`, &actors.Ping{}},
 		{"duplicate then bad JSON", `{"type":"ping","type":"ping",}`, &actors.Invalid{Reason: "frame is not a JSON object"}},
+
+		// history (SPEC 8.2): limit 1 to 100 and before, both optional.
+		{"history", `{"type":"history"}`, &actors.HistoryRequest{}},
+		{"history with limit and before", `{"type":"history","limit":20,"before":"m-1"}`, &actors.HistoryRequest{Limit: 20, Before: "m-1"}},
+		{"history limit 1", `{"type":"history","limit":1}`, &actors.HistoryRequest{Limit: 1}},
+		{"history limit 100", `{"type":"history","limit":100}`, &actors.HistoryRequest{Limit: 100}},
+		{"history null limit and before", `{"type":"history","limit":null,"before":null}`, &actors.HistoryRequest{}},
+		{"history empty before", `{"type":"history","before":""}`, &actors.HistoryRequest{}},
+		{"history escaped before", `{"type":"history","before":"m\u002d1"}`, &actors.HistoryRequest{Before: "m-1"}},
+		{"history limit 0", `{"type":"history","limit":0}`, &actors.Invalid{Reason: `"limit" must be from 1 to 100`}},
+		{"history limit -0", `{"type":"history","limit":-0}`, &actors.Invalid{Reason: `"limit" must be from 1 to 100`}},
+		{"history negative limit", `{"type":"history","limit":-5}`, &actors.Invalid{Reason: `"limit" must be from 1 to 100`}},
+		{"history limit 101", `{"type":"history","limit":101}`, &actors.Invalid{Reason: `"limit" must be from 1 to 100`}},
+		{"history limit at int32's end", `{"type":"history","limit":2147483647}`, &actors.Invalid{Reason: `"limit" must be from 1 to 100`}},
+		{"history limit past int32", `{"type":"history","limit":2147483648}`, &actors.Invalid{Reason: `"limit" must be an integer`}},
+		{"history limit below int32", `{"type":"history","limit":-2147483649}`, &actors.Invalid{Reason: `"limit" must be an integer`}},
+		{"history limit of 30 digits", `{"type":"history","limit":123456789012345678901234567890}`, &actors.Invalid{Reason: `"limit" must be an integer`}},
+		{"history fractional limit", `{"type":"history","limit":2.5}`, &actors.Invalid{Reason: `"limit" must be an integer`}},
+		{"history limit 20.0", `{"type":"history","limit":20.0}`, &actors.Invalid{Reason: `"limit" must be an integer`}},
+		{"history limit with an exponent", `{"type":"history","limit":2e1}`, &actors.Invalid{Reason: `"limit" must be an integer`}},
+		{"history limit as a string", `{"type":"history","limit":"20"}`, &actors.Invalid{Reason: `"limit" must be an integer`}},
+		{"history limit true", `{"type":"history","limit":true}`, &actors.Invalid{Reason: `"limit" must be an integer`}},
+		{"history limit as a list", `{"type":"history","limit":[20]}`, &actors.Invalid{Reason: `"limit" must be an integer`}},
+		{"history before a number", `{"type":"history","before":5}`, &actors.Invalid{Reason: `"before" must be a string`}},
+		{"history before of 128 bytes", `{"type":"history","before":"` + strings.Repeat("é", 64) + `"}`,
+			&actors.HistoryRequest{Before: strings.Repeat("é", 64)}},
+		{"history before of 129 bytes", `{"type":"history","before":"` + strings.Repeat("b", 129) + `"}`,
+			&actors.Invalid{Reason: `"before" is longer than 128 bytes`}},
+		{"history first wrong type wins", `{"type":"history","before":1,"limit":"x"}`, &actors.Invalid{Reason: `"before" must be a string`}},
+		{"history type error before range", `{"type":"history","limit":0,"before":1}`, &actors.Invalid{Reason: `"before" must be a string`}},
+		{"history limit in another case", `{"type":"history","Limit":0,"LIMIT":"x"}`, &actors.HistoryRequest{}},
+		{"history duplicate limit", `{"type":"history","limit":5,"limit":6}`, &actors.Invalid{Reason: `frame has a duplicate key "limit"`}},
+		{"history ignores the message keys", `{"type":"history","limit":3,"content":5,"id":[]}`, &actors.HistoryRequest{Limit: 3}},
+		{"message ignores the new keys", `{"type":"message","content":"hi","limit":"x","before":2,"after_seq":1.5}`,
+			&actors.ChatMessage{Content: "hi"}},
+
+		// reset (SPEC 8.2).
+		{"reset", `{"type":"reset"}`, &actors.Reset{}},
+		{"reset with other keys", `{"type":"reset","limit":"x","id":3}`, &actors.Reset{}},
+		{"reset in another case", `{"type":"Reset"}`, &actors.Invalid{Reason: `unknown frame type "Reset"`}},
+
+		// resume (SPEC 8.3): id required, after_seq 0 or more, default 0.
+		{"resume", `{"type":"resume","id":"a-1","after_seq":7}`, &actors.Resume{ID: "a-1", AfterSeq: 7}},
+		{"resume without after_seq", `{"type":"resume","id":"a-1"}`, &actors.Resume{ID: "a-1"}},
+		{"resume after_seq 0", `{"type":"resume","id":"a-1","after_seq":0}`, &actors.Resume{ID: "a-1"}},
+		{"resume null after_seq", `{"type":"resume","id":"a-1","after_seq":null}`, &actors.Resume{ID: "a-1"}},
+		{"resume after_seq at int32's end", `{"type":"resume","id":"a","after_seq":2147483647}`, &actors.Resume{ID: "a", AfterSeq: 2147483647}},
+		{"resume escaped after_seq key", `{"type":"resume","id":"a","after\u005fseq":3}`, &actors.Resume{ID: "a", AfterSeq: 3}},
+		{"resume negative after_seq", `{"type":"resume","id":"a-1","after_seq":-1}`, &actors.Invalid{Reason: `"after_seq" must be 0 or more`}},
+		{"resume fractional after_seq", `{"type":"resume","id":"a-1","after_seq":1.5}`, &actors.Invalid{Reason: `"after_seq" must be an integer`}},
+		{"resume after_seq with an exponent", `{"type":"resume","id":"a-1","after_seq":1E3}`, &actors.Invalid{Reason: `"after_seq" must be an integer`}},
+		{"resume after_seq past int32", `{"type":"resume","id":"a-1","after_seq":4294967296}`, &actors.Invalid{Reason: `"after_seq" must be an integer`}},
+		{"resume after_seq as a string", `{"type":"resume","id":"a-1","after_seq":"3"}`, &actors.Invalid{Reason: `"after_seq" must be an integer`}},
+		{"resume without id", `{"type":"resume","after_seq":3}`, &actors.Invalid{Reason: `frame needs a non-empty string "id"`}},
+		{"resume empty id", `{"type":"resume","id":""}`, &actors.Invalid{Reason: `frame needs a non-empty string "id"`}},
+		{"resume null id", `{"type":"resume","id":null}`, &actors.Invalid{Reason: `frame needs a non-empty string "id"`}},
+		{"resume id a number", `{"type":"resume","id":12}`, &actors.Invalid{Reason: `"id" must be a string`}},
+		{"resume id of 128 bytes", `{"type":"resume","id":"` + strings.Repeat("i", 128) + `"}`, &actors.Resume{ID: strings.Repeat("i", 128)}},
+		{"resume id of 129 bytes", `{"type":"resume","id":"` + strings.Repeat("i", 127) + `é"}`, &actors.Invalid{Reason: `"id" is longer than 128 bytes`}},
+		{"resume id in upper case", `{"type":"resume","ID":"a-1"}`, &actors.Invalid{Reason: `frame needs a non-empty string "id"`}},
+		{"resume first wrong type wins", `{"type":"resume","after_seq":"x","id":1}`, &actors.Invalid{Reason: `"after_seq" must be an integer`}},
+		{"resume duplicate id", `{"type":"resume","id":"a","id":"b"}`, &actors.Invalid{Reason: `frame has a duplicate key "id"`}},
+		{"resume ignores the message keys", `{"type":"resume","id":"a","content":1,"token":2}`, &actors.Resume{ID: "a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,9 +238,68 @@ func decodeFrameJSON(b []byte) any {
 		return &actors.Cancel{}
 	case "ping":
 		return &actors.Ping{}
+	case "history":
+		var h struct {
+			Limit  *int32  `json:"limit"`
+			Before *string `json:"before"`
+		}
+		if m := typeErrorJSON(json.Unmarshal(b, &h)); m != nil {
+			return m
+		}
+		if h.Limit != nil && (*h.Limit < 1 || *h.Limit > 100) {
+			return &actors.Invalid{Reason: `"limit" must be from 1 to 100`}
+		}
+		if len(deref(h.Before)) > 128 {
+			return &actors.Invalid{Reason: `"before" is longer than 128 bytes`}
+		}
+		limit := 0
+		if h.Limit != nil {
+			limit = int(*h.Limit)
+		}
+		return &actors.HistoryRequest{Limit: limit, Before: deref(h.Before)}
+	case "reset":
+		return &actors.Reset{}
+	case "resume":
+		var r struct {
+			ID       *string `json:"id"`
+			AfterSeq *int32  `json:"after_seq"`
+		}
+		if m := typeErrorJSON(json.Unmarshal(b, &r)); m != nil {
+			return m
+		}
+		id := deref(r.ID)
+		switch {
+		case id == "":
+			return &actors.Invalid{Reason: `frame needs a non-empty string "id"`}
+		case len(id) > 128:
+			return &actors.Invalid{Reason: `"id" is longer than 128 bytes`}
+		}
+		afterSeq := 0
+		if r.AfterSeq != nil {
+			afterSeq = int(*r.AfterSeq)
+		}
+		if afterSeq < 0 {
+			return &actors.Invalid{Reason: `"after_seq" must be 0 or more`}
+		}
+		return &actors.Resume{ID: id, AfterSeq: afterSeq}
 	default:
 		return &actors.Invalid{Reason: "unknown frame type " + strconv.Quote(truncate(*f.Type, 32))}
 	}
+}
+
+// typeErrorJSON turns the first type error encoding/json met while reading
+// a frame into the frame's refusal, or returns nil: an int32 field takes
+// only integers in its range, as kindInteger does.
+func typeErrorJSON(err error) *actors.Invalid {
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) {
+		return nil
+	}
+	kind := "a string"
+	if typeErr.Type.Kind() == reflect.Int32 {
+		kind = "an integer"
+	}
+	return &actors.Invalid{Reason: strconv.Quote(typeErr.Field) + " must be " + kind}
 }
 
 // frameKeys lists the top-level keys of a valid JSON object, decoded, and
@@ -221,17 +345,36 @@ func FuzzDecodeFrame(f *testing.F) {
 		`{"type":"ping","x":{"a":[1,{"b":null}],"a":"}"}}`, `{"type":"ping","x":[[[[[[[[]]]]]]]]}`,
 		`{"type":"message","content":"\ud83d\ude00\ud800\udc00\udc00","id":"\u00e9"}`,
 		"{\"type\":\"message\",\"content\":\"\xff\xfe\"}",
+		`{"type":"history"}`, `{"type":"history","limit":20,"before":"m-1"}`, `{"type":"history","limit":100}`,
+		`{"type":"history","limit":0}`, `{"type":"history","limit":-1}`, `{"type":"history","limit":101}`,
+		`{"type":"history","limit":2.5}`, `{"type":"history","limit":1e2}`, `{"type":"history","limit":-0}`,
+		`{"type":"history","limit":2147483648}`, `{"type":"history","limit":"5","before":7}`,
+		`{"type":"history","before":"` + strings.Repeat("b", 129) + `"}`, `{"type":"history","LIMIT":3,"Before":"x"}`,
+		`{"type":"message","content":"hi","limit":"x","after_seq":1.5}`,
+		`{"type":"reset"}`, `{"type":"reset","limit":[]}`,
+		`{"type":"resume","id":"a-1","after_seq":3}`, `{"type":"resume","id":"a-1"}`, `{"type":"resume"}`,
+		`{"type":"resume","id":"","after_seq":-1}`, `{"type":"resume","id":5,"after_seq":"x"}`,
+		`{"type":"resume","id":"a","after_seq":-2147483648}`, `{"type":"resume","id":"a","after\u005fseq":1}`,
+		`{"type":"resume","id":"a","AFTER_SEQ":1,"after_\u017feq":2}`,
 	} {
 		f.Add([]byte(s))
 	}
-	known := []string{"type", "token", "content", "id"}
+	known := []string{"type", "token", "content", "id", "limit", "before", "after_seq"}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got := decodeFrame(b)
 		switch m := got.(type) {
-		case *actors.Authenticate, *actors.Cancel, *actors.Ping:
+		case *actors.Authenticate, *actors.Cancel, *actors.Ping, *actors.Reset:
 		case *actors.ChatMessage:
 			if utf8.RuneCountInString(m.ID) > maxIDChars {
 				t.Fatalf("id of %d characters accepted", utf8.RuneCountInString(m.ID))
+			}
+		case *actors.HistoryRequest:
+			if m.Limit < 0 || m.Limit > maxHistoryLimit || len(m.Before) > maxRefBytes {
+				t.Fatalf("history request %+v accepted", m)
+			}
+		case *actors.Resume:
+			if m.ID == "" || len(m.ID) > maxRefBytes || m.AfterSeq < 0 {
+				t.Fatalf("resume %+v accepted", m)
 			}
 		case *actors.Invalid:
 			if m.Reason == "" {
@@ -321,21 +464,45 @@ func FuzzAppendString(f *testing.F) {
 }
 
 func TestFramesAreValidJSON(t *testing.T) {
+	at := time.Date(2026, 12, 1, 9, 30, 0, 0, time.FixedZone("x", 3600))
 	frames := [][]byte{
-		appendConnected(nil, "s1", `u"1`),
-		appendAnswer(nil, &actors.Answer{ID: "a", ReplyTo: "r", Content: "x\ny", Delta: "y"}),
-		appendAnswer(nil, &actors.Answer{ID: "a", Content: "x", Delta: "x", Done: true, Cached: true, FinishReason: "stop"}),
+		appendConnected(nil, &actors.Welcome{SessionID: "s1", UserID: `u"1`}),
+		appendConnected(nil, &actors.Welcome{SessionID: "s1", UserID: "u", ConversationID: "c1", History: 4, Notice: "AI coach",
+			Pending: []actors.PendingAnswer{{ID: "a1", ReplyTo: "m1", Seq: 3}, {ID: "a2", Seq: 9, Done: true}}}),
+		appendAnswer(nil, &actors.Answer{ID: "a", ReplyTo: "r", Content: "x\ny", Delta: "y", Seq: 2}),
+		appendAnswer(nil, &actors.Answer{ID: "a", Content: "x", Delta: "x", Seq: 1, Done: true, Cached: true, FinishReason: "stop"}),
+		appendAnswer(nil, &actors.Answer{ID: "a", Content: "x", Delta: "", Seq: 5, Done: true, FinishReason: "stop",
+			Model: "m", Usage: &actors.Usage{PromptTokens: 7, CompletionTokens: 3}}),
 		appendError(nil, &actors.ErrorFrame{Code: actors.CodeRateLimited, Message: "slow", ReplyTo: "q", RetryAfter: 3}),
 		appendError(nil, &actors.ErrorFrame{Code: actors.CodeBusy, Message: "busy"}),
 		pongFrame,
+		appendHistory(nil, &actors.HistoryPage{ConversationID: "c1", More: true, Messages: []actors.HistoryMessage{
+			{ID: "q1", Role: "user", Content: "hi", At: at},
+			{ID: "a1", Role: "assistant", Content: "hello", At: at, ReplyTo: "m1", Cached: true},
+		}}),
+		appendHistory(nil, &actors.HistoryPage{ConversationID: "c1", Messages: []actors.HistoryMessage{}}),
+		appendReset(nil, "c2"),
 	}
 	want := []map[string]any{
-		{"type": "connected", "session_id": "s1", "user_id": `u"1`},
-		{"type": "response", "id": "a", "reply_to": "r", "content": "x\ny", "delta": "y", "done": false, "cached": false},
-		{"type": "response", "id": "a", "content": "x", "delta": "x", "done": true, "cached": true, "finish_reason": "stop"},
+		{"type": "connected", "session_id": "s1", "user_id": `u"1`, "protocol": "1.1", "conversation_id": "", "history": 0.0,
+			"pending": []any{}},
+		{"type": "connected", "session_id": "s1", "user_id": "u", "protocol": "1.1", "conversation_id": "c1", "history": 4.0,
+			"notice": "AI coach", "pending": []any{
+				map[string]any{"id": "a1", "reply_to": "m1", "seq": 3.0, "done": false},
+				map[string]any{"id": "a2", "seq": 9.0, "done": true}}},
+		{"type": "response", "id": "a", "reply_to": "r", "content": "x\ny", "delta": "y", "done": false, "cached": false, "seq": 2.0},
+		{"type": "response", "id": "a", "content": "x", "delta": "x", "done": true, "cached": true, "finish_reason": "stop", "seq": 1.0},
+		{"type": "response", "id": "a", "content": "x", "delta": "", "done": true, "cached": false, "finish_reason": "stop", "seq": 5.0,
+			"model": "m", "usage": map[string]any{"prompt_tokens": 7.0, "completion_tokens": 3.0}},
 		{"type": "error", "code": "rate_limited", "message": "slow", "reply_to": "q", "retry_after": 3.0},
 		{"type": "error", "code": "busy", "message": "busy"},
 		{"type": "pong"},
+		{"type": "history", "conversation_id": "c1", "more": true, "messages": []any{
+			map[string]any{"id": "q1", "role": "user", "content": "hi", "at": "2026-12-01T08:30:00Z"},
+			map[string]any{"id": "a1", "role": "assistant", "content": "hello", "at": "2026-12-01T08:30:00Z", "reply_to": "m1", "cached": true},
+		}},
+		{"type": "history", "conversation_id": "c1", "more": false, "messages": []any{}},
+		{"type": "reset", "conversation_id": "c2"},
 	}
 	for i, b := range frames {
 		var got map[string]any
@@ -345,6 +512,55 @@ func TestFramesAreValidJSON(t *testing.T) {
 		if !reflect.DeepEqual(got, want[i]) {
 			t.Fatalf("frame %d = %v, want %v", i, got, want[i])
 		}
+	}
+}
+
+// TestClientReadsEveryFrame decodes the server's frames with the test
+// client, which every end-to-end test reads them with: a field the client
+// misses or misnames would make those tests see zero values.
+func TestClientReadsEveryFrame(t *testing.T) {
+	at := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		frame []byte
+		want  wsclient.Frame
+	}{
+		{"connected",
+			appendConnected(nil, &actors.Welcome{SessionID: "s1", UserID: "u1", ConversationID: "c1", History: 4, Notice: "AI coach",
+				Pending: []actors.PendingAnswer{{ID: "a1", ReplyTo: "m1", Seq: 3}, {ID: "a2", Seq: 9, Done: true}}}),
+			wsclient.Frame{Type: "connected", SessionID: "s1", UserID: "u1", Protocol: "1.1", ConversationID: "c1", History: 4,
+				Notice: "AI coach", Pending: []wsclient.Pending{{ID: "a1", ReplyTo: "m1", Seq: 3}, {ID: "a2", Seq: 9, Done: true}}}},
+		{"response",
+			appendAnswer(nil, &actors.Answer{ID: "a1", ReplyTo: "m1", Content: "ab", Delta: "b", Seq: 2}),
+			wsclient.Frame{Type: "response", ID: "a1", ReplyTo: "m1", Content: "ab", Delta: "b", Seq: 2}},
+		{"done response",
+			appendAnswer(nil, &actors.Answer{ID: "a1", Content: "ab", Delta: "", Seq: 3, Done: true, FinishReason: "stop",
+				Model: "gpt", Usage: &actors.Usage{PromptTokens: 7, CompletionTokens: 3}}),
+			wsclient.Frame{Type: "response", ID: "a1", Content: "ab", Seq: 3, Done: true, FinishReason: "stop",
+				Model: "gpt", Usage: &wsclient.Usage{PromptTokens: 7, CompletionTokens: 3}}},
+		{"history",
+			appendHistory(nil, &actors.HistoryPage{ConversationID: "c1", More: true, Messages: []actors.HistoryMessage{
+				{ID: "q1", Role: "user", Content: "hi", At: at},
+				{ID: "a1", Role: "assistant", Content: "hello", At: at, ReplyTo: "m1", Cached: true},
+			}}),
+			wsclient.Frame{Type: "history", ConversationID: "c1", More: true, Messages: []wsclient.Message{
+				{ID: "q1", Role: "user", Content: "hi", At: at},
+				{ID: "a1", Role: "assistant", Content: "hello", At: at, ReplyTo: "m1", Cached: true},
+			}}},
+		{"reset", appendReset(nil, "c2"), wsclient.Frame{Type: "reset", ConversationID: "c2"}},
+		{"error", appendError(nil, &actors.ErrorFrame{Code: actors.CodeNotFound, Message: "no such answer", ReplyTo: "m1"}),
+			wsclient.Frame{Type: "error", Code: "not_found", Message: "no such answer", ReplyTo: "m1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got wsclient.Frame
+			if err := json.Unmarshal(tt.frame, &got); err != nil {
+				t.Fatalf("%s: %v", tt.frame, err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("client reads %s as\n%+v, want\n%+v", tt.frame, got, tt.want)
+			}
+		})
 	}
 }
 

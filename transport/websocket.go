@@ -272,7 +272,7 @@ func (s *Server) OnOpen(socket *gws.Conn) {
 		// interval, the rest counted.
 		s.admissions.log(s.log, slog.LevelWarn, "connection refused",
 			slog.String("remote", socket.RemoteAddr().String()), slog.String("error", err.Error()))
-		c.Close(actors.CodeUnavailable)
+		c.Close(actors.CodeNodeUnavailable)
 		return
 	}
 	c.handle = s.sessions.Open(c)

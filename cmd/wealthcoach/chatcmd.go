@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wealthwarriors/wealthcoach/cmd/internal/config"
@@ -15,7 +16,12 @@ import (
 	"github.com/wealthwarriors/wealthcoach/transport/wsclient"
 )
 
-const chatHelp = `Type a message and press Enter. Commands: /cancel stops the answer, /quit leaves.`
+const chatHelp = `Type a message and press Enter. Commands: /history shows earlier messages, ` +
+	`/reset starts a new conversation, /cancel stops the answer, /quit leaves.`
+
+// chatPage is how many messages the chat shows of the conversation at
+// start, and then with each /history.
+const chatPage = 10
 
 // chat is the interactive terminal client.
 func (m *Main) chat(ctx context.Context, args []string) error {
@@ -59,8 +65,21 @@ func (m *Main) chat(ctx context.Context, args []string) error {
 	if f.Type != "connected" {
 		return fmt.Errorf("authenticate: %s", describe(f))
 	}
-	fmt.Fprintf(m.Stdout, "Connected as %s (session %s).\n%s\n", f.UserID, f.SessionID, chatHelp)
+	fmt.Fprintf(m.Stdout, "Connected as %s (session %s).\n", f.UserID, f.SessionID)
+	if f.Notice != "" {
+		fmt.Fprintf(m.Stdout, "Notice: %s\n", f.Notice)
+	}
 	t := &terminal{m: m, c: c, answered: make(chan struct{}, 1), quitting: make(chan struct{})}
+	// A server that keeps no conversation (protocol 1.0, or history.persist
+	// off) names none.
+	t.conversations = f.ConversationID != ""
+	if t.conversations {
+		fmt.Fprintf(m.Stdout, "Conversation %s.\n", f.ConversationID)
+		if err := t.showRecent(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(m.Stdout, chatHelp)
 	go t.printFrames()
 	defer close(t.quitting)
 	return t.readInput(ctx)
@@ -69,11 +88,16 @@ func (m *Main) chat(ctx context.Context, args []string) error {
 // terminal is one interactive chat: lines typed become messages, one at a
 // time, so that input piped in a burst is not answered with busy.
 type terminal struct {
-	m        *Main
-	c        *wsclient.Client
-	waiting  bool          // a message was sent and its answer has not ended
-	answered chan struct{} // signalled when an answer ends
-	quitting chan struct{}
+	m             *Main
+	c             *wsclient.Client
+	conversations bool          // the server keeps conversations: history and reset work
+	waiting       bool          // a request was sent and its reply has not ended
+	answered      chan struct{} // signalled when a reply ends
+	quitting      chan struct{}
+
+	mu     sync.Mutex // guards what printFrames learns for readInput
+	oldest string     // id of the oldest stored message shown; "" for none
+	more   bool       // the conversation has messages older than those shown
 }
 
 const answerWait = 2 * time.Minute
@@ -128,10 +152,98 @@ func (t *terminal) sendLine(ctx context.Context, line string) error {
 	case "/help":
 		fmt.Fprintln(t.m.Stdout, chatHelp)
 		return nil
+	case "/history", "/reset":
+		// Like a message, each waits for the answer in flight, so that
+		// its reply is not printed into the answer, and is waited for in
+		// turn.
+		t.waitAnswer(ctx)
+		if !t.conversations {
+			fmt.Fprintln(t.m.Stdout, "[this server keeps no conversation]")
+			return nil
+		}
+		if line == "/reset" {
+			t.waiting = true
+			return t.c.Reset()
+		}
+		t.mu.Lock()
+		oldest, more := t.oldest, t.more
+		t.mu.Unlock()
+		if !more {
+			fmt.Fprintln(t.m.Stdout, "[no earlier messages]")
+			return nil
+		}
+		t.waiting = true
+		return t.c.History(chatPage, oldest)
 	}
 	t.waitAnswer(ctx)
 	t.waiting = true
 	return t.c.Message(line, "")
+}
+
+// showRecent prints the last messages of the conversation, before any
+// other frame can arrive.
+func (t *terminal) showRecent() error {
+	if err := t.c.History(chatPage, ""); err != nil {
+		return err
+	}
+	for {
+		f, err := t.c.Next(15 * time.Second)
+		switch {
+		case errors.Is(err, wsclient.ErrTimeout):
+			// printFrames prints the page if it comes later.
+			fmt.Fprintln(t.m.Stdout, "[earlier messages not received yet]")
+			return nil
+		case err != nil:
+			return fmt.Errorf("read the conversation: %w", err)
+		}
+		switch f.Type {
+		case "history":
+			t.printPage(f)
+			return nil
+		case "error":
+			// The store may be down: the chat goes on without the past,
+			// which /history asks for again.
+			fmt.Fprintf(t.m.Stdout, "[earlier messages unavailable: %s]\n", describe(f))
+			t.more = true
+			return nil
+		}
+	}
+}
+
+// printPage prints a history page, oldest first, and remembers where the
+// next /history starts.
+func (t *terminal) printPage(f *wsclient.Frame) {
+	out := t.m.Stdout
+	t.mu.Lock()
+	first := t.oldest == ""
+	if len(f.Messages) > 0 {
+		t.oldest = f.Messages[0].ID
+	}
+	t.more = f.More
+	t.mu.Unlock()
+	switch {
+	case len(f.Messages) == 0 && first:
+		return // a new conversation: nothing to show
+	case len(f.Messages) == 0:
+		fmt.Fprintln(out, "[no earlier messages]")
+		return
+	case first:
+		fmt.Fprintln(out, "--- earlier in this conversation ---")
+	default:
+		fmt.Fprintln(out, "--- older messages ---")
+	}
+	for _, msg := range f.Messages {
+		who := "You"
+		if msg.Role == "assistant" {
+			who = "Coach"
+		}
+		fmt.Fprintf(out, "%s [%s]: %s\n", who, msg.At.Local().Format("2006-01-02 15:04"), msg.Content)
+	}
+	if f.More {
+		fmt.Fprintln(out, "--- /history shows older messages ---")
+	} else {
+		fmt.Fprintln(out, "---")
+	}
 }
 
 // waitAnswer waits for the answer in flight, if any, to end.
@@ -179,6 +291,15 @@ func (t *terminal) printFrames() {
 			}
 		case "error":
 			fmt.Fprintf(out, "\n[error %s]\n", describe(f))
+			t.signal()
+		case "history":
+			t.printPage(f)
+			t.signal()
+		case "reset":
+			t.mu.Lock()
+			t.oldest, t.more = "", false
+			t.mu.Unlock()
+			fmt.Fprintf(out, "[new conversation %s]\n", f.ConversationID)
 			t.signal()
 		}
 	}

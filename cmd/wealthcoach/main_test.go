@@ -34,6 +34,7 @@ type testServer struct {
 	model  *llmfake.Server
 	store  testStore // the server's database, opened beside it
 	logs   *syncBuffer
+	env    map[string]string // the server's environment, to start another on the same store
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -159,7 +160,7 @@ func startServer(t *testing.T, o serverOpts) *testServer {
 		t.Fatal(err)
 	}
 	go func() { done <- m.Run(ctx, []string{"serve", "--config", cfgPath}) }()
-	ts := &testServer{t: t, model: fake, logs: logs, cancel: cancel, done: done}
+	ts := &testServer{t: t, model: fake, logs: logs, env: env, cancel: cancel, done: done}
 	select {
 	case addrs := <-ready:
 		ts.ws = "ws://" + addrs[0] + "/ws/chat"
@@ -320,9 +321,12 @@ var _ = fmt.Sprintf
 
 // errorAfterText reads past the response frames of an answer still
 // streaming to the error frame that ends or interrupts it, and checks its
-// code and reply_to. A done frame first fails the test.
+// code and reply_to. An answer cut after some text must end with a done
+// frame, finish_reason error, before the error (SPEC 8.1); any other done
+// frame fails the test.
 func errorAfterText(t *testing.T, c *wsclient.Client, code, replyTo string) {
 	t.Helper()
+	var text, cut bool
 	for {
 		f := next(t, c)
 		switch {
@@ -330,9 +334,17 @@ func errorAfterText(t *testing.T, c *wsclient.Client, code, replyTo string) {
 			if f.Code != code || f.ReplyTo != replyTo {
 				t.Fatalf("want error %q for %q, got %s", code, replyTo, f.Raw)
 			}
+			if text && !cut {
+				t.Fatalf("text was streamed, but no done frame with finish_reason error came before %s", f.Raw)
+			}
 			return
 		case f.Done:
-			t.Fatalf("want error %q, but the answer finished: %s", code, f.Raw)
+			if f.FinishReason != "error" || cut {
+				t.Fatalf("want error %q, but the answer finished: %s", code, f.Raw)
+			}
+			cut = true
+		case f.Type == "response":
+			text = true
 		}
 	}
 }

@@ -23,6 +23,7 @@ type hooks struct {
 	node     func(*actors.Options)              // adjusts the node's options
 	accounts func(actors.AccountLoader) actors.AccountLoader
 	http     func(public, admin *http.Server) // adjusts the listeners' timeouts
+	journal  func(store.Journal) store.Journal
 }
 
 func (m *Main) serve(ctx context.Context, args []string) error {
@@ -143,6 +144,15 @@ func (m *Main) newNode(cfg config.Config, log *slog.Logger, st appStore) (*actor
 		MaxUnauthenticated:    cfg.Limits.MaxUnauthenticated,
 		MaxMessageChars:       cfg.Limits.MaxMessageChars,
 		Chat:                  chat,
+		JournalFlushInterval:  cfg.History.FlushInterval,
+		JournalQueue:          cfg.History.Queue,
+		Notice:                cfg.Coach.Notice,
+	}
+	if cfg.History.Persist {
+		opts.Journal = st
+		if m.hooks.journal != nil {
+			opts.Journal = m.hooks.journal(st)
+		}
 	}
 	if m.hooks.node != nil {
 		m.hooks.node(&opts)
@@ -167,6 +177,13 @@ func (s *server) run(ctx context.Context, m *Main) error {
 	errc := make(chan error, 2)
 	go func() { errc <- serveHTTP(s.public, pubLn) }()
 	go func() { errc <- serveHTTP(s.admin, admLn) }()
+	pruneCtx, stopPruning := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() {
+		defer close(pruned)
+		s.pruneHistory(pruneCtx)
+	}()
+	defer func() { stopPruning(); <-pruned }()
 	s.log.Info("listening", slog.String("chat", "ws://"+pubLn.Addr().String()+"/ws/chat"),
 		slog.String("admin", "http://"+admLn.Addr().String()))
 	if s.cfg.Dev {
@@ -182,6 +199,33 @@ func (s *server) run(ctx context.Context, m *Main) error {
 	}
 	s.shutdown()
 	return err
+}
+
+// pruneHistory deletes the messages older than history.retention, at start
+// and then hourly, until ctx ends. A retention of 0 keeps everything.
+func (s *server) pruneHistory(ctx context.Context) {
+	keep := s.cfg.History.Retention
+	if keep <= 0 || !s.cfg.History.Persist {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := s.store.PruneMessages(pctx, time.Now().Add(-keep))
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("history retention: prune failed", slog.String("error", err.Error()))
+		case n > 0:
+			s.log.Info("history retention: pruned", slog.Int64("messages", n), slog.Duration("older_than", keep))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func serveHTTP(srv *http.Server, ln net.Listener) error {
@@ -201,7 +245,8 @@ func (s *server) shutdown() {
 	_ = s.public.Shutdown(ctx) // closes the listener; upgraded sockets are the sessions'
 	cancel()
 
-	drain, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.DrainTimeout)
+	drainEnd := time.Now().Add(s.cfg.Shutdown.DrainTimeout)
+	drain, cancel := context.WithDeadline(context.Background(), drainEnd)
 	defer cancel()
 	if s.node.WaitAnswers(drain) != nil {
 		s.log.Warn("drain timeout: closing sessions with answers still streaming",
@@ -211,6 +256,13 @@ func (s *server) shutdown() {
 	defer cancel2()
 	if err := s.node.CloseAll(closing); err != nil {
 		s.log.Warn("sessions still open after close", slog.Int64("sessions", s.node.Live()))
+	}
+	// Every exchange answered is stored before exit, within what is left
+	// of the drain (at least a few seconds: the sessions just closed).
+	flush, cancel3 := context.WithTimeout(context.Background(), max(time.Until(drainEnd), 3*time.Second))
+	defer cancel3()
+	if err := s.node.FlushJournal(flush); err != nil {
+		s.log.Warn("conversation writes still queued at exit", slog.Int64("exchanges", s.node.Stats().HistoryQueued.Load()))
 	}
 	s.ws.Close()
 	_ = s.admin.Shutdown(closing)

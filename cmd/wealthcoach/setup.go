@@ -132,8 +132,15 @@ func usesHMAC(algs []string) bool {
 	return false
 }
 
-// appStore is what the commands need from the user store.
-type appStore = store.Accounts
+// appStore is what the commands need from the store: users and profiles,
+// and the conversations.
+type appStore interface {
+	store.Accounts
+	store.Journal
+	// SetHistoryMessages makes LoadAccount return the current conversation
+	// with its last n messages; 0 loads none.
+	SetHistoryMessages(n int)
+}
 
 var (
 	_ appStore = (*sqlite.Store)(nil)
@@ -169,6 +176,9 @@ func openStore(ctx context.Context, cfg config.Config, migrate bool) (appStore, 
 	if err := st.SetProfileQuery(cfg.Store.ProfileQuery); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("store.profile_query: %w", err)
+	}
+	if cfg.History.Persist {
+		st.SetHistoryMessages(cfg.History.MaxMessages)
 	}
 	return st, nil
 }

@@ -68,6 +68,17 @@ SELECT $1::text || n, 'Load user ' || n, false, $4::timestamptz
 FROM generate_series($2::int, $3::int - 1) AS n
 ON CONFLICT (id) DO NOTHING`
 
+// messagesJSON aggregates a conversation's last messages for the login
+// query (sqlcore.Dialect.MessagesJSON). Times go as Unix microseconds, which
+// are exact and do not depend on the session's time zone.
+const messagesJSON = `json_agg(json_build_array(h.id, h.role, h.content, h.answer_id, h.reply_to,
+	h.cached, h.finish_reason, (extract(epoch FROM h.at) * 1000000)::bigint) ORDER BY h.seq)`
+
+// lockUser serialises the resets of one user (sqlcore.Dialect.LockUser).
+// The two-key form keeps these locks apart from the migration locks, which
+// use the one-key form; the first key names this use.
+const lockUser = `SELECT pg_advisory_xact_lock(1464008705, hashtext($1))`
+
 // Store is the user and profile store on a PostgreSQL server.
 // It is safe for concurrent use.
 type Store struct {
@@ -80,7 +91,10 @@ type Store struct {
 // are promoted without exposing the field.
 type core = sqlcore.DB
 
-var _ store.Accounts = (*Store)(nil)
+var (
+	_ store.Accounts = (*Store)(nil)
+	_ store.Journal  = (*Store)(nil)
+)
 
 // Open connects to the server named by dsn, a postgres:// URL or a libpq
 // key=value string, and checks that it answers. The schema is not touched:
@@ -140,6 +154,8 @@ func newCore(db *sqlx.DB) (*sqlcore.DB, error) {
 		Param:             "$1",
 		IsUniqueViolation: isUniqueViolation,
 		SeedSeries:        seedSeries,
+		MessagesJSON:      messagesJSON,
+		LockUser:          lockUser,
 		Goose:             goose.DialectPostgres,
 		Migrations:        files,
 		Locker:            locker,

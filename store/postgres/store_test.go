@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
 
 	"github.com/wealthwarriors/wealthcoach/store"
 	"github.com/wealthwarriors/wealthcoach/store/postgres"
@@ -22,17 +22,22 @@ func TestStore(t *testing.T) {
 	})
 }
 
+func TestJournal(t *testing.T) {
+	dsns := storetest.PostgresSchemas(t)
+	storetest.RunJournalSuite(t, storetest.JournalBackend{
+		Open:  func(tb testing.TB) storetest.JournalStore { return mustOpen(tb, dsns(tb)) },
+		Param: "$1",
+	})
+}
+
 func TestMigrations(t *testing.T) {
-	init, err := os.ReadFile(filepath.Join("migrations", "0001_init.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	dsns := storetest.PostgresSchemas(t)
 	storetest.RunMigrationSuite(t, storetest.MigrationBackend{
 		NewDatabase: func(t *testing.T) string { return dsns(t) },
 		Open:        func(t *testing.T, dsn string) storetest.SQLStore { return mustOpen(t, dsn) },
 		Bind:        sqlx.DOLLAR,
-		InitSQL:     string(init),
+		Goose:       goose.DialectPostgres,
+		Files:       os.DirFS("migrations"),
 	})
 }
 
@@ -124,6 +129,10 @@ func TestAddUserUniqueViolation(t *testing.T) {
 
 func BenchmarkLoadAccount(b *testing.B) {
 	storetest.RunLoadAccountBenchmark(b, mustOpen(b, storetest.PostgresSchemas(b)(b)))
+}
+
+func BenchmarkLoadAccountHistory(b *testing.B) {
+	storetest.RunLoadAccountHistoryBenchmark(b, mustOpen(b, storetest.PostgresSchemas(b)(b)))
 }
 
 func BenchmarkSeedUsers(b *testing.B) {

@@ -1,8 +1,9 @@
-// Package sqlite is the embedded user store: one SQLite database file, in
-// pure Go (modernc.org/sqlite), the default that needs no server. Store
-// implements store.Accounts on the queries and migrations shared with
-// store/postgres; this package supplies the connection settings, the
-// dialect and the migration files under migrations/.
+// Package sqlite is the embedded user and conversation store: one SQLite
+// database file, in pure Go (modernc.org/sqlite), the default that needs no
+// server. Store implements store.Accounts and store.Journal on the queries
+// and migrations shared with store/postgres; this package supplies the
+// connection settings, the dialect and the migration files under
+// migrations/.
 //
 // Concurrency: a Store is safe for concurrent use. The file is in WAL mode,
 // so logins read in parallel while one writer commits; writers queue on the

@@ -40,6 +40,12 @@ const params = "_pragma=busy_timeout(5000)" +
 // tableExists finds a table by name; SQLite has one namespace per file.
 const tableExists = `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
 
+// messagesJSON aggregates a conversation's last messages for the login
+// query (sqlcore.Dialect.MessagesJSON); times go as the text the driver
+// wrote.
+const messagesJSON = `json_group_array(json_array(h.id, h.role, h.content, h.answer_id, h.reply_to,
+	h.cached, h.finish_reason, h.at) ORDER BY h.seq)`
+
 // Store is the embedded user and profile store: one database file.
 // It is safe for concurrent use.
 type Store struct {
@@ -50,7 +56,10 @@ type Store struct {
 // are promoted without exposing the field.
 type core = sqlcore.DB
 
-var _ store.Accounts = (*Store)(nil)
+var (
+	_ store.Accounts = (*Store)(nil)
+	_ store.Journal  = (*Store)(nil)
+)
 
 // Open opens the database file at path, creating it and its parent
 // directory if needed. The schema is not touched: call Migrate.
@@ -83,6 +92,7 @@ func open(ctx context.Context, path string, migrations fs.FS) (*Store, error) {
 		Bind:              sqlx.QUESTION,
 		Param:             "?",
 		IsUniqueViolation: isUniqueViolation,
+		MessagesJSON:      messagesJSON,
 		Goose:             goose.DialectSQLite3,
 		Migrations:        migrations,
 		Locker:            migrationLocker(path),

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
 
 	"github.com/wealthwarriors/wealthcoach/store"
 	"github.com/wealthwarriors/wealthcoach/store/sqlite"
@@ -22,16 +23,20 @@ func TestStore(t *testing.T) {
 	})
 }
 
+func TestJournal(t *testing.T) {
+	storetest.RunJournalSuite(t, storetest.JournalBackend{
+		Open:  func(tb testing.TB) storetest.JournalStore { return openFresh(tb) },
+		Param: "?",
+	})
+}
+
 func TestMigrations(t *testing.T) {
-	init, err := os.ReadFile(filepath.Join("migrations", "0001_init.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	storetest.RunMigrationSuite(t, storetest.MigrationBackend{
 		NewDatabase: func(t *testing.T) string { return filepath.Join(t.TempDir(), "data", "w.db") },
 		Open:        func(t *testing.T, path string) storetest.SQLStore { return mustOpen(t, path) },
 		Bind:        sqlx.QUESTION,
-		InitSQL:     string(init),
+		Goose:       goose.DialectSQLite3,
+		Files:       os.DirFS("migrations"),
 	})
 }
 
@@ -167,6 +172,10 @@ func TestAddUserUniqueViolation(t *testing.T) {
 
 func BenchmarkLoadAccount(b *testing.B) {
 	storetest.RunLoadAccountBenchmark(b, openFresh(b))
+}
+
+func BenchmarkLoadAccountHistory(b *testing.B) {
+	storetest.RunLoadAccountHistoryBenchmark(b, openFresh(b))
 }
 
 func BenchmarkSeedUsers(b *testing.B) {

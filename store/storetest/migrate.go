@@ -3,20 +3,22 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/pressly/goose/v3"
 
 	"github.com/wealthwarriors/wealthcoach/store"
 )
 
-// SQLStore is a SQL user store with its pool reachable, so a test can set
-// tables up and look at them directly.
+// SQLStore is a SQL user and conversation store with its pool reachable,
+// so a test can set tables up and look at them directly.
 type SQLStore interface {
-	store.Accounts
+	JournalStore
 	SQL() *sqlx.DB
 }
 
@@ -29,9 +31,11 @@ type MigrationBackend struct {
 	Open func(t *testing.T, dsn string) SQLStore
 	// Bind is the driver's sqlx bind type: sqlx.QUESTION or sqlx.DOLLAR.
 	Bind int
-	// InitSQL is the body of the first migration file, which the runner
-	// that came before goose applied as it stands.
-	InitSQL string
+	// Goose is the dialect goose migrates the database in.
+	Goose goose.Dialect
+	// Files are the backend's migration files, NNNN_name.sql at the root.
+	// The runner that came before goose applied them as they stand.
+	Files fs.FS
 }
 
 // The bookkeeping of the migration runner that came before goose, as it
@@ -66,6 +70,7 @@ func RunMigrationSuite(t *testing.T, b MigrationBackend) {
 	t.Run("Fresh", func(t *testing.T) { testMigrateFresh(t, b) })
 	t.Run("Adopt", func(t *testing.T) { testMigrateAdopt(t, b) })
 	t.Run("Concurrent", func(t *testing.T) { testMigrateConcurrent(t, b) })
+	t.Run("FromFirstVersion", func(t *testing.T) { testMigrateFromFirst(t, b) })
 }
 
 func testMigrateFresh(t *testing.T, b MigrationBackend) {
@@ -107,13 +112,15 @@ func testMigrateAdopt(t *testing.T, b MigrationBackend) {
 		history []legacyRow
 		want    string // status as "version:name:applied", in order
 	}{
-		{"migrated", []legacyRow{{1, "init", initAppliedAt}}, "1:init:true"},
+		// The old runner only ever knew 0001; goose applies the rest.
+		{"migrated", []legacyRow{{1, "init", initAppliedAt}}, "1:init:true 2:conversations:false"},
 		// A newer release migrated further; this one still starts, and
 		// status shows the version it has no file for.
-		{"by a newer release", []legacyRow{{1, "init", initAppliedAt}, {9999, "later", newerAppliedAt}},
-			"1:init:true 9999::true"},
+		{"by a newer release", []legacyRow{{1, "init", initAppliedAt}, {2, "conversations", initAppliedAt},
+			{9999, "later", newerAppliedAt}},
+			"1:init:true 2:conversations:true 9999::true"},
 		// `migrate status` on an empty database left the table and no row.
-		{"status only", nil, "1:init:false"},
+		{"status only", nil, "1:init:false 2:conversations:false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,9 +207,13 @@ func oldRunnerDatabase(t *testing.T, b MigrationBackend, dsn string, history []l
 	ctx := context.Background()
 	db := b.Open(t, dsn).SQL()
 	migrated := len(history) > 0 && history[0].version == 1
-	if migrated {
-		if _, err := db.ExecContext(ctx, b.InitSQL); err != nil {
-			t.Fatalf("apply the first migration: %v", err)
+	for _, r := range history {
+		body, ok := migrationBody(t, b.Files, r.version)
+		if !ok {
+			continue // a newer release's file
+		}
+		if _, err := db.ExecContext(ctx, body); err != nil {
+			t.Fatalf("apply migration %d: %v", r.version, err)
 		}
 	}
 	if _, err := db.ExecContext(ctx, legacyHistoryDDL); err != nil {
@@ -221,6 +232,58 @@ func oldRunnerDatabase(t *testing.T, b MigrationBackend, dsn string, history []l
 		}
 	}
 	return migrated
+}
+
+// migrationBody is the text of the file for version, if there is one.
+func migrationBody(t *testing.T, files fs.FS, version int) (string, bool) {
+	t.Helper()
+	names, err := fs.Glob(files, "*.sql")
+	if err != nil {
+		t.Fatalf("list migrations: %v", err)
+	}
+	for _, name := range names {
+		if v, err := goose.NumericComponent(name); err == nil && v == int64(version) {
+			body, err := fs.ReadFile(files, name)
+			if err != nil {
+				t.Fatalf("read %s: %v", name, err)
+			}
+			return string(body), true
+		}
+	}
+	return "", false
+}
+
+// A database the previous release left at version 1, with goose, takes
+// 0002 and keeps its users; conversations then work on it.
+func testMigrateFromFirst(t *testing.T, b MigrationBackend) {
+	ctx := t.Context()
+	s := b.Open(t, b.NewDatabase(t))
+	p, err := goose.NewProvider(b.Goose, s.SQL().DB, b.Files, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatalf("goose provider: %v", err)
+	}
+	if _, err := p.UpTo(ctx, 1); err != nil {
+		t.Fatalf("migrate to version 1: %v", err)
+	}
+	MustAdd(t, s, store.User{ID: "kept", Name: "Kept"})
+	if err := s.PutProfile(ctx, "kept", store.Profile{Currency: "EUR"}); err != nil {
+		t.Fatalf("PutProfile: %v", err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	assertStatus(t, s, "1:init:true 2:conversations:true")
+	s.SetHistoryMessages(10)
+	conv := store.FirstConversationID("kept")
+	msgs := Exchanges("kept", conv, "a", 1, baseTime)
+	if err := s.AppendMessages(ctx, msgs); err != nil {
+		t.Fatalf("AppendMessages: %v", err)
+	}
+	a := MustLoad(t, s, "kept")
+	if a.User.Name != "Kept" || a.Profile.Currency != "EUR" || a.ConversationID != conv {
+		t.Errorf("account after the upgrade = %+v", a)
+	}
+	AssertMessages(t, a.History, msgs)
 }
 
 func mustStatus(t *testing.T, s store.Accounts) []store.MigrationState {

@@ -12,7 +12,8 @@ import (
 	"github.com/lxzan/gws"
 )
 
-// Frame is a decoded server frame. Fields absent from a frame are zero.
+// Frame is a decoded server frame, of any type of protocol 1.1. Fields
+// absent from a frame are zero.
 type Frame struct {
 	Type         string `json:"type"`
 	SessionID    string `json:"session_id,omitempty"`
@@ -28,7 +29,52 @@ type Frame struct {
 	Message      string `json:"message,omitempty"`
 	RetryAfter   int    `json:"retry_after,omitempty"`
 
+	// connected (protocol 1.1)
+	Protocol       string    `json:"protocol,omitempty"`
+	ConversationID string    `json:"conversation_id,omitempty"` // also on history and reset
+	History        int       `json:"history,omitempty"`         // messages the session starts with in memory
+	Pending        []Pending `json:"pending,omitempty"`
+	Notice         string    `json:"notice,omitempty"`
+
+	// response (protocol 1.1)
+	Seq     int    `json:"seq,omitempty"`
+	Resumed bool   `json:"resumed,omitempty"`
+	Model   string `json:"model,omitempty"` // on the done frame
+	Usage   *Usage `json:"usage,omitempty"` // on the done frame, when the model reported it
+
+	// history
+	Messages []Message `json:"messages,omitempty"`
+	More     bool      `json:"more,omitempty"`
+
+	// error token_expiring and reauthenticated
+	ExpiresIn int   `json:"expires_in,omitempty"` // seconds
+	ExpiresAt int64 `json:"expires_at,omitempty"` // unix seconds
+
 	Raw []byte `json:"-"` // the frame as received
+}
+
+// Pending is an interrupted answer listed by a connected frame.
+type Pending struct {
+	ID      string `json:"id"`
+	ReplyTo string `json:"reply_to,omitempty"`
+	Seq     int    `json:"seq"`
+	Done    bool   `json:"done"`
+}
+
+// Usage is the model's token count for an answer.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+}
+
+// Message is one message of a history frame.
+type Message struct {
+	ID      string    `json:"id"`
+	Role    string    `json:"role"` // "user" or "assistant"
+	Content string    `json:"content"`
+	At      time.Time `json:"at"`                 // RFC 3339
+	ReplyTo string    `json:"reply_to,omitempty"` // assistant messages
+	Cached  bool      `json:"cached,omitempty"`   // assistant messages
 }
 
 // CloseError reports how the connection ended.
@@ -113,6 +159,28 @@ func (c *Client) Message(content, id string) error {
 		m["id"] = id
 	}
 	return c.Send(m)
+}
+
+// History asks for a page of the conversation: limit 0 and before "" leave
+// the server's defaults (the newest messages).
+func (c *Client) History(limit int, before string) error {
+	m := map[string]any{"type": "history"}
+	if limit != 0 {
+		m["limit"] = limit
+	}
+	if before != "" {
+		m["before"] = before
+	}
+	return c.Send(m)
+}
+
+// Reset ends the conversation and starts another.
+func (c *Client) Reset() error { return c.Send(map[string]string{"type": "reset"}) }
+
+// ResumeAnswer asks for the interrupted answer id from after its frame
+// afterSeq. (Resume is taken: it undoes Pause.)
+func (c *Client) ResumeAnswer(id string, afterSeq int) error {
+	return c.Send(map[string]any{"type": "resume", "id": id, "after_seq": afterSeq})
 }
 
 // Next returns the next frame, or the *CloseError that ended the

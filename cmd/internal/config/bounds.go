@@ -70,6 +70,13 @@ var bounds = []bound{
 		"a response frame carries the whole answer; more wastes memory on slow clients"),
 	ints("history.max_messages", 0, 100,
 		"each one is sent with every request"),
+	durations("history.flush_interval", 10*time.Millisecond, 10*time.Second,
+		"shorter writes a batch per exchange; longer loses more in a crash"),
+	ints("history.queue", 100, 1_000_000,
+		"each waiting exchange holds its question and answer in memory"),
+	// validateHistory refuses the gap between 0 and 1h.
+	durations("history.retention", 0, 100*365*24*time.Hour,
+		"0 keeps every message; pruning runs hourly"),
 	durations("llm.timeout", time.Second, 10*time.Minute,
 		"long answers stream for minutes, stuck calls should not"),
 	ints("llm.max_tokens", 1, 131_072,
@@ -92,6 +99,8 @@ var bounds = []bound{
 		"shorter sends a frame per token, longer looks stuck"),
 	ints("stream.flush_bytes", 1, mib,
 		"past the largest answer only flush_interval matters"),
+	durations("stream.resume_window", 0, 10*time.Minute,
+		"a client reconnects within seconds; a held answer costs memory"),
 	durations("shutdown.drain_timeout", 0, 10*time.Minute,
 		"orchestrators kill a process that takes longer"),
 }

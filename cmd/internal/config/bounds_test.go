@@ -42,15 +42,18 @@ func set(v reflect.Value, x float64) {
 }
 
 // step is the smallest change of a field: one unit of an integer or
-// duration, the next representable number of a float.
+// duration, the next representable number of a float. The ranges are
+// float64, so past 2^53 (a duration of 104 days) one unit is lost in the
+// comparison; there the step is the next number float64 can tell apart.
 func step(v reflect.Value, x, toward float64) float64 {
+	next := math.Nextafter(x, toward)
 	if v.CanFloat() {
-		return math.Nextafter(x, toward)
+		return next
 	}
 	if toward > x {
-		return x + 1
+		return math.Max(x+1, next)
 	}
-	return x - 1
+	return math.Min(x-1, next)
 }
 
 // TestBounds checks each range at both ends: the end itself is valid, one

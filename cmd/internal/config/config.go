@@ -18,6 +18,7 @@ type Config struct {
 	Limits   Limits   `yaml:"limits"`
 	History  History  `yaml:"history"`
 	LLM      LLM      `yaml:"llm"`
+	Coach    Coach    `yaml:"coach"`
 	Store    Store    `yaml:"store"`
 	Cache    Cache    `yaml:"cache"`
 	Stream   Stream   `yaml:"stream"`
@@ -107,11 +108,27 @@ type Limits struct {
 	MaxPendingBytes int `yaml:"max_pending_bytes"`
 }
 
-// History configures the conversation memory sent with each request.
+// History configures the conversation memory sent with each request, and
+// how conversations are kept in the store (SPEC 8.2).
 type History struct {
 	// MaxMessages is how many earlier messages (user and assistant each
-	// count one) go to the model. Default 10; 0 sends none.
+	// count one) go to the model, and, with Persist, how many of the
+	// conversation's last messages a session starts with. Default 10; 0
+	// sends none.
 	MaxMessages int `yaml:"max_messages"`
+	// Persist keeps each user's conversation in the store, so that it
+	// survives the socket; false keeps memory per session, as protocol 1.0
+	// did. Default true.
+	Persist bool `yaml:"persist"`
+	// FlushInterval is how long the conversation writer gathers exchanges
+	// before it writes them in one batch. Default 200ms.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// Queue caps the exchanges waiting for the store through an outage;
+	// past it the oldest are dropped and counted. Default 10000.
+	Queue int `yaml:"queue"`
+	// Retention prunes messages older than it, hourly: 0 or at least 1h.
+	// Default 0 (keep).
+	Retention time.Duration `yaml:"retention"`
 }
 
 // LLM configures the model provider.
@@ -144,6 +161,19 @@ type LLM struct {
 	// RateLimit is the per-user token bucket for model calls.
 	RateLimit RateLimit `yaml:"rate_limit"`
 }
+
+// Coach configures what the coach tells every user.
+type Coach struct {
+	// Notice is the disclosure sent in every connected frame: the user talks
+	// to an AI and gets general education, not personal advice. "" or off
+	// turns it off (Load reads off as ""); in the environment, where an
+	// empty variable counts as unset, WEALTHCOACH_COACH_NOTICE=off does.
+	// Default "You are talking to an AI coach. It gives general financial education, not personal financial advice."
+	Notice string `yaml:"notice"`
+}
+
+// DefaultNotice is coach.notice's default.
+const DefaultNotice = "You are talking to an AI coach. It gives general financial education, not personal financial advice."
 
 // RateLimit is a token bucket: PerMinute tokens a minute, at most Burst held.
 type RateLimit struct {
@@ -196,6 +226,10 @@ type Stream struct {
 	// FlushBytes sends a frame early once this much text is pending.
 	// Default 256.
 	FlushBytes int `yaml:"flush_bytes"`
+	// ResumeWindow is how long an answer goes on after its socket drops, so
+	// that the client can reconnect and resume it; 0 cancels it at the drop,
+	// as protocol 1.0 did. Default 30s.
+	ResumeWindow time.Duration `yaml:"resume_window"`
 }
 
 // Shutdown configures the graceful stop.
@@ -248,7 +282,12 @@ func Default() Config {
 			FrameBurst:            ws.FrameBurst,
 			MaxPendingBytes:       int(ws.MaxPendingBytes),
 		},
-		History: History{MaxMessages: 10},
+		History: History{
+			MaxMessages:   10,
+			Persist:       true,
+			FlushInterval: node.JournalFlushInterval,
+			Queue:         node.JournalQueue,
+		},
 		LLM: LLM{
 			BaseURL:        "https://api.openai.com/v1",
 			Model:          "gpt-4o-mini",
@@ -259,6 +298,7 @@ func Default() Config {
 			MaxRetries:     2,
 			RateLimit:      RateLimit{PerMinute: int(chat.RatePerMinute), Burst: chat.Burst},
 		},
+		Coach: Coach{Notice: DefaultNotice},
 		Store: Store{Driver: "sqlite", DSN: "wealthcoach.db", MigrateOnStart: true},
 		Cache: Cache{
 			Driver:     "memory",
@@ -268,7 +308,11 @@ func Default() Config {
 			Scope:      "user",
 			MaxEntries: 10000,
 		},
-		Stream:   Stream{FlushInterval: chat.FlushInterval, FlushBytes: chat.FlushBytes},
+		Stream: Stream{
+			FlushInterval: chat.FlushInterval,
+			FlushBytes:    chat.FlushBytes,
+			ResumeWindow:  30 * time.Second,
+		},
 		Shutdown: Shutdown{DrainTimeout: 15 * time.Second},
 		Log:      Log{Level: "info"},
 	}

@@ -39,6 +39,15 @@ func TestEnvOverrides(t *testing.T) {
 			want: func(c *Config) { c.LLM.Temperature, c.Auth.JWTSecret, c.Server.Listen = 0.2, "s3cret", ":0" },
 		},
 		{
+			name: "conversation keys",
+			env: map[string]string{"WEALTHCOACH_HISTORY_PERSIST": "false", "WEALTHCOACH_HISTORY_QUEUE": "500",
+				"WEALTHCOACH_HISTORY_RETENTION": "720h", "WEALTHCOACH_STREAM_RESUME_WINDOW": "0"},
+			want: func(c *Config) {
+				c.History.Persist, c.History.Queue, c.History.Retention = false, 500, 720*time.Hour
+				c.Stream.ResumeWindow = 0
+			},
+		},
+		{
 			name: "empty variable is unset",
 			env:  map[string]string{"WEALTHCOACH_LLM_MAX_TOKENS": "", "OPENAI_API_KEY": "", "DATABASE_URL": ""},
 			want: func(*Config) {},

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -62,8 +63,17 @@ func Load(path string, explicit bool, env Env) (Config, string, error) {
 	if err := errors.Join(unknown, applyEnv(&cfg, env.Lookup)); err != nil {
 		return Config{}, source, err
 	}
+	// An empty variable counts as unset, so the environment turns the
+	// notice off with a word; the file takes it too, where a bare off would
+	// otherwise be shown to every user as the notice.
+	if strings.EqualFold(strings.TrimSpace(cfg.Coach.Notice), NoticeOff) {
+		cfg.Coach.Notice = ""
+	}
 	return cfg, source, nil
 }
+
+// NoticeOff is the coach.notice value that turns the notice off, as "" does.
+const NoticeOff = "off"
 
 // decodeYAML overlays the document in data onto cfg; keys it does not
 // mention keep their value. An empty document changes nothing.

@@ -122,3 +122,39 @@ func TestLoadEnvOverridesFile(t *testing.T) {
 		t.Errorf("model %q max_tokens %d, want from-env 100", c.LLM.Model, c.LLM.MaxTokens)
 	}
 }
+
+// TestCoachNotice turns the notice off the ways config.yaml documents: ""
+// or off in the file, off in the environment (where "" means unset).
+func TestCoachNotice(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want string
+	}{
+		{name: "default", want: DefaultNotice},
+		{name: "empty in the file", yaml: "coach:\n  notice: \"\"\n", want: ""},
+		{name: "off in the file", yaml: "coach:\n  notice: off\n", want: ""},
+		{name: "null in the file keeps the default", yaml: "coach:\n  notice:\n", want: DefaultNotice},
+		{name: "own text in the file", yaml: "coach:\n  notice: \"An AI, not an adviser.\"\n", want: "An AI, not an adviser."},
+		{name: "off in the environment", env: map[string]string{"WEALTHCOACH_COACH_NOTICE": "off"}, want: ""},
+		{name: "OFF in the environment", env: map[string]string{"WEALTHCOACH_COACH_NOTICE": " OFF "}, want: ""},
+		{name: "empty in the environment is unset", env: map[string]string{"WEALTHCOACH_COACH_NOTICE": ""}, want: DefaultNotice},
+		{name: "own text in the environment", env: map[string]string{"WEALTHCOACH_COACH_NOTICE": "Offline coach."}, want: "Offline coach."},
+		{name: "environment over an empty file value", yaml: "coach:\n  notice: \"\"\n",
+			env: map[string]string{"WEALTHCOACH_COACH_NOTICE": "Back on."}, want: "Back on."},
+		{name: "off in the environment over the file", yaml: "coach:\n  notice: \"From the file.\"\n",
+			env: map[string]string{"WEALTHCOACH_COACH_NOTICE": "off"}, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, err := Load(writeConfig(t, tt.yaml), true, envMap(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Coach.Notice != tt.want {
+				t.Errorf("coach.notice = %q, want %q", c.Coach.Notice, tt.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // MinSecretBytes is the shortest auth.jwt_secret accepted outside dev mode.
@@ -30,6 +31,7 @@ func (c *Config) Validate() error {
 	c.validateServer(&p)
 	c.validateAuth(&p)
 	c.validateLimits(&p)
+	c.validateHistory(&p)
 	c.validateLLM(&p)
 	c.validateStorage(&p)
 	c.checkBounds(&p)
@@ -132,6 +134,15 @@ func (c *Config) validateLimits(p *problems) {
 	if minPending := 2 * c.LLM.MaxAnswerBytes; l.MaxPendingBytes < minPending {
 		p.addf("limits.max_pending_bytes", "%d is less than twice llm.max_answer_bytes (%d), the size of the last frame of a long answer",
 			l.MaxPendingBytes, minPending)
+	}
+}
+
+// validateHistory checks the rule of history.retention that its range
+// cannot say: pruning runs hourly, so a retention under an hour would be
+// applied as about an hour, and one of seconds is likely a unit mistaken.
+func (c *Config) validateHistory(p *problems) {
+	if r := c.History.Retention; r > 0 && r < time.Hour {
+		p.addf("history.retention", "%s is neither 0 (keep) nor at least 1h (pruning runs hourly)", r)
 	}
 }
 

@@ -27,58 +27,71 @@ type profileRow struct {
 	updatedAt                         sql.NullTime
 }
 
-// LoadAccount reads a user and its profile in one query. A missing user,
-// or an id no user can have, is ErrNotFound; a disabled user is returned
-// with Disabled set, for the caller to refuse; a user without a profile
-// row has the zero Profile.
+// LoadAccount reads a user and its profile and, when SetHistoryMessages
+// asked for it, the user's current conversation with its last messages, in
+// one query (two with a profile query). A missing user, or an id no user
+// can have, is ErrNotFound; a disabled user is returned with Disabled set,
+// for the caller to refuse; a user without a profile row has the zero
+// Profile.
 func (s *DB) LoadAccount(ctx context.Context, id string) (store.Account, error) {
 	if err := store.ValidateUserID(id); err != nil {
 		// No user can have an invalid id, so for a caller deciding between
 		// "no such user" and "store unavailable" it is the former.
 		return store.Account{}, fmt.Errorf("load account: %w: %w", store.ErrNotFound, err)
 	}
+	limit := s.historyMessages.Load()
 	if q := s.profileQuery.Load(); q != nil {
-		return s.loadCustom(ctx, q, id)
+		a, err := s.loadCustom(ctx, q, id)
+		if err != nil || limit == 0 {
+			return a, err
+		}
+		if err := s.loadConversation(ctx, &a, id, limit); err != nil {
+			return store.Account{}, fmt.Errorf("load account %q: %w", id, err)
+		}
+		return a, nil
 	}
-	stmt, err := s.loadStatement(ctx)
-	if err != nil {
-		return store.Account{}, fmt.Errorf("load account %q: %w", id, err)
-	}
-	var a store.Account
-	var p profileRow
-	err = stmt.QueryRowContext(ctx, id).Scan(
-		&a.User.ID, &a.User.Name, &a.User.Disabled, &a.User.CreatedAt,
-		&p.currency, &p.income, &p.expenses, &p.savings, &p.debts,
-		&p.risk, &p.goals, &p.experience, &p.updatedAt,
-	)
+	a, err := s.loadBuiltin(ctx, id, limit)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Account{}, fmt.Errorf("load account %q: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
 		return store.Account{}, fmt.Errorf("load account %q: %w", id, err)
 	}
-	if a.Profile, err = p.profile(); err != nil {
-		return store.Account{}, fmt.Errorf("load account %q: %w", id, err)
-	}
 	return a, nil
 }
 
-// loadStatement prepares the login query on first use rather than at open,
-// because the schema may not exist until Migrate has run. Preparing once
-// halves the cost of a login on SQLite.
-func (s *DB) loadStatement(ctx context.Context) (*sql.Stmt, error) {
-	if stmt := s.loadStmt.Load(); stmt != nil {
-		return stmt, nil
+// loadBuiltin reads the account from the built-in tables, with the
+// conversation when limit > 0.
+func (s *DB) loadBuiltin(ctx context.Context, id string, limit int64) (store.Account, error) {
+	var a store.Account
+	var p profileRow
+	dest := []any{
+		&a.User.ID, &a.User.Name, &a.User.Disabled, &a.User.CreatedAt,
+		&p.currency, &p.income, &p.expenses, &p.savings, &p.debts,
+		&p.risk, &p.goals, &p.experience, &p.updatedAt,
 	}
-	stmt, err := s.db.PrepareContext(ctx, s.loadSQL)
+	stmt, args := &s.load, []any{id}
+	var c conversationRow
+	if limit > 0 {
+		stmt, args = &s.loadHistory, []any{limit, id}
+		dest = append(dest, c.targets()...)
+	}
+	st, err := stmt.get(ctx, s.db)
 	if err != nil {
-		return nil, err
+		return store.Account{}, err
 	}
-	if !s.loadStmt.CompareAndSwap(nil, stmt) {
-		_ = stmt.Close() // another caller won the race; use theirs
-		return s.loadStmt.Load(), nil
+	if err := st.QueryRowContext(ctx, args...).Scan(dest...); err != nil {
+		return store.Account{}, err
 	}
-	return stmt, nil
+	if a.Profile, err = p.profile(); err != nil {
+		return store.Account{}, err
+	}
+	if limit > 0 {
+		if a.ConversationID, a.History, err = c.current(id); err != nil {
+			return store.Account{}, err
+		}
+	}
+	return a, nil
 }
 
 func (p profileRow) profile() (store.Profile, error) {

@@ -42,7 +42,7 @@ func (s *DB) SetProfileQuery(q string) error {
 	return nil
 }
 
-// statement prepares the query once, for the same reason as loadStatement.
+// statement prepares the query once, for the same reason as lazyStmt.
 func (q *profileQuery) statement(ctx context.Context, db *sql.DB) (*sql.Stmt, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
