@@ -36,6 +36,11 @@ type ChatOptions struct {
 	CacheTTL     time.Duration // how long a stored answer lives
 	CacheTimeout time.Duration // per cache operation
 	SharedCache  bool          // cross-user hits on identical input (cache.scope shared)
+	// ResumeWindow is how long an answer goes on after its socket drops,
+	// resumable by a new session of the user (SPEC 8.3). Zero turns that
+	// off: a drop cancels the answer, as in protocol 1.0.
+	ResumeWindow time.Duration
+
 	// The cache's circuit breaker: after CacheBreakerFailures failed
 	// operations in a row (default 5) the cache is not asked for
 	// CacheBreakerCooldown (default 10s), then one look-up probes it.
@@ -87,6 +92,9 @@ type chatState struct {
 	history []ModelMessage
 	seq     uint64
 	cur     *answer
+	// offsets[i] is the length of the answer in flight after its frame
+	// i+1: what a resume needs to send exactly the text a client missed.
+	offsets []int
 }
 
 // answer is the answer in flight.
@@ -108,7 +116,10 @@ type answer struct {
 	frames    int
 	last      time.Time // when the last frame was sent
 	timer     *time.Timer
-	armed     bool // a flush tick is pending
+	// remote is the session running an answer this one follows after a
+	// resume (resumePending until it answers); nil for an answer of its own.
+	remote *actor.PID
+	armed  bool // a flush tick is pending
 }
 
 // flushTick asks the session to send the text pending for answer seq.
@@ -117,7 +128,9 @@ type flushTick struct{ seq uint64 }
 // stop cancels the answer in flight; the session is ending.
 func (cs *chatState) stop() {
 	if a := cs.cur; a != nil {
-		a.cancel()
+		if a.cancel != nil { // nil for an answer followed from another session
+			a.cancel()
+		}
 		if a.timer != nil {
 			a.timer.Stop()
 		}
@@ -158,6 +171,7 @@ func (s *session) ask(c actor.Context, text, replyTo string) {
 	a.req = cs.request(o, &s.account, text)
 	a.ctx, a.cancel = context.WithCancel(s.node.ctx)
 	cs.cur = a
+	cs.offsets = cs.offsets[:0]
 	s.setState(stateStreaming)
 	if s.model == nil && !s.modelAsked && o.Model != nil {
 		// Resolve the model actor while the cache is consulted, so that a
@@ -290,7 +304,7 @@ func (s *session) onText(c actor.Context, a *answer) {
 func (s *session) flush(a *answer) {
 	content := string(a.content)
 	a.frames++
-	s.peer.Answer(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames})
+	s.emit(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames})
 	a.sent = len(a.content)
 	a.last = time.Now()
 }
@@ -298,7 +312,16 @@ func (s *session) flush(a *answer) {
 // cancel ends the answer in flight with finish_reason cancelled. The text
 // streamed so far is kept, in the app and in memory.
 func (s *session) cancel(c actor.Context) {
-	if s.chat.cur == nil {
+	a := s.chat.cur
+	if a == nil {
+		return
+	}
+	if a.remote != nil {
+		// The answer runs in the session it was resumed from: stop it there;
+		// its done frame comes back forwarded.
+		if a.remote != resumePending {
+			c.Send(a.remote, &remoteCancel{})
+		}
 		return
 	}
 	s.finish("cancelled", false)
@@ -310,7 +333,7 @@ func (s *session) finish(reason string, cached bool) {
 	a := s.chat.cur
 	content := string(a.content)
 	a.frames++
-	s.peer.Answer(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames,
+	s.emit(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames,
 		Done: true, Cached: cached, FinishReason: reason, Model: s.node.opts.Chat.ModelName, Usage: a.usage})
 	if content != "" {
 		s.chat.remember(s.node.opts.Chat.HistoryMessages, a.question, content)
@@ -341,7 +364,7 @@ func (s *session) cutShort(a *answer) {
 	}
 	content := string(a.content)
 	a.frames++
-	s.peer.Answer(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames,
+	s.emit(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames,
 		Done: true, FinishReason: "error", Model: s.node.opts.Chat.ModelName})
 	a.sent = len(a.content)
 }
@@ -367,7 +390,7 @@ func (s *session) settleCache(a *answer, text string) {
 func (s *session) fail(code Code, msg string, retryAfter int) {
 	a := s.chat.cur
 	s.node.stats.Reject(code)
-	s.peer.Error(&ErrorFrame{Code: code, Message: msg, ReplyTo: a.replyTo, RetryAfter: retryAfter})
+	s.emitError(&ErrorFrame{Code: code, Message: msg, ReplyTo: a.replyTo, RetryAfter: retryAfter})
 	s.endAnswer()
 }
 

@@ -54,6 +54,10 @@ const (
 	// CodeSessionFailed closes a session that kept failing (1011): its
 	// state can no longer be trusted.
 	CodeSessionFailed Code = "session_failed"
+	// CodeSessionRevoked closes a session an operator disconnected
+	// (Node.Disconnect). The user may connect again at once: it ends
+	// sessions, it bans no one.
+	CodeSessionRevoked Code = "session_revoked"
 )
 
 // Effect is what sending a code does to the connection.
@@ -109,6 +113,7 @@ var Codes = []CodeRule{
 	{CodeNodeUnavailable, Closes},
 	{CodeServerShutdown, Closes},
 	{CodeSessionFailed, Closes},
+	{CodeSessionRevoked, Closes},
 }
 
 // Messages the transport sends to a session, one per decoded client frame.
@@ -166,6 +171,9 @@ type Disconnected struct {
 // shutdownSession asks a session to close with CodeServerShutdown.
 type shutdownSession struct{}
 
+// revokeSession asks a session to close with CodeSessionRevoked.
+type revokeSession struct{}
+
 // What a session sends back through its Peer.
 
 // Answer is one response frame of a streamed or cached answer.
@@ -175,6 +183,7 @@ type Answer struct {
 	Content      string // the whole answer so far
 	Delta        string // the text new in this frame
 	Seq          int    // 1, 2, 3, ... within the answer
+	Resumed      bool   // the first frame after a resume
 	Done         bool
 	Cached       bool
 	FinishReason string // set on the done frame: stop, length, cancelled, error or content_filter

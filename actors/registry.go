@@ -24,8 +24,9 @@ type claim struct {
 
 // claimResult answers a claim. code is empty when the slot was granted.
 type claimResult struct {
-	code  Code
-	model *actor.PID // the user's model actor, if it already runs
+	code    Code
+	model   *actor.PID      // the user's model actor, if it already runs
+	pending []PendingAnswer // the user's interrupted answers, for connected
 }
 
 // modelAssigned gives a session the address of its user's model actor.
@@ -59,6 +60,11 @@ type modelStop struct{}
 // that keeping the listing current costs the chat path nothing.
 type userSessions struct{ userID string }
 
+// revokeUser asks the registry to close every session of a user with
+// CodeSessionRevoked; it answers with how many sessions it told, an int.
+// Only the sessions live now are told: the user may connect again.
+type revokeUser struct{ userID string }
+
 // sessionInfo asks a session to describe itself; it answers SessionInfo.
 type sessionInfo struct{}
 
@@ -78,10 +84,22 @@ type userEntry struct {
 type registry struct {
 	node  *Node
 	users map[string]*userEntry
+	// detached are the answers whose socket dropped, by answer id, and
+	// how many each user has.
+	detached map[string]*detachedAnswer
+	perUser  map[string]int
+}
+
+// detachedAnswer is one resumable answer as the registry knows it.
+type detachedAnswer struct {
+	userID string
+	entry  PendingAnswer
+	pid    *actor.PID
 }
 
 func newRegistry(n *Node) *registry {
-	return &registry{node: n, users: make(map[string]*userEntry)}
+	return &registry{node: n, users: make(map[string]*userEntry),
+		detached: make(map[string]*detachedAnswer), perUser: make(map[string]int)}
 }
 
 func (r *registry) Receive(c actor.Context) {
@@ -101,6 +119,30 @@ func (r *registry) Receive(c actor.Context) {
 		}
 	case *userSessions:
 		c.Respond(r.sessionsOf(m.userID))
+	case *answerDetached:
+		r.answerDetached(c, m)
+	case *answerProgress:
+		if d := r.detached[m.id]; d != nil {
+			d.entry.Seq, d.entry.Done = m.seq, m.done
+		}
+	case *answerGone:
+		r.forget(m.id)
+	case *resumeAsk:
+		d := r.detached[m.id]
+		if d == nil || d.userID != m.userID {
+			c.Send(m.resumer, &resumeRefused{id: m.id})
+			return
+		}
+		// Handed over once: until it is detached again, a second resume
+		// of it is not found.
+		r.forget(m.id)
+		c.Send(d.pid, m)
+	case *revokeUser:
+		pids := r.sessionsOf(m.userID)
+		for _, pid := range pids {
+			c.Send(pid, &revokeSession{})
+		}
+		c.Respond(len(pids))
 	}
 }
 
@@ -118,7 +160,7 @@ func (r *registry) claim(c actor.Context, m *claim) {
 		r.node.stats.Users.Add(1)
 	}
 	e.sessions[m.sessionID] = m.session
-	c.Send(m.session, &claimResult{model: e.model})
+	c.Send(m.session, &claimResult{model: e.model, pending: r.pendingOf(m.userID)})
 }
 
 // model returns the user's model actor, starting it on first use, or nil
@@ -157,6 +199,46 @@ func (r *registry) release(c actor.Context, m *release) {
 	c.Send(e.model, &userGone{})
 }
 
+// answerDetached registers a resumable answer, at most as many per user
+// as the user may have sessions: past that, the answer ends as a drop did
+// in protocol 1.0.
+func (r *registry) answerDetached(c actor.Context, m *answerDetached) {
+	if _, ok := r.detached[m.entry.ID]; !ok {
+		if r.perUser[m.userID] >= r.node.opts.MaxConnectionsPerUser {
+			c.Send(m.pid, &detachRefused{})
+			return
+		}
+		r.perUser[m.userID]++
+	}
+	r.detached[m.entry.ID] = &detachedAnswer{userID: m.userID, entry: m.entry, pid: m.pid}
+}
+
+func (r *registry) forget(id string) {
+	d := r.detached[id]
+	if d == nil {
+		return
+	}
+	delete(r.detached, id)
+	if r.perUser[d.userID]--; r.perUser[d.userID] <= 0 {
+		delete(r.perUser, d.userID)
+	}
+}
+
+// pendingOf lists a user's resumable answers. The user has a handful at
+// most, so a scan of their count's worth is not worth an index.
+func (r *registry) pendingOf(userID string) []PendingAnswer {
+	if r.perUser[userID] == 0 {
+		return nil
+	}
+	var out []PendingAnswer
+	for _, d := range r.detached {
+		if d.userID == userID {
+			out = append(out, d.entry)
+		}
+	}
+	return out
+}
+
 func (r *registry) sessionsOf(userID string) []*actor.PID {
 	e := r.users[userID]
 	if e == nil {
@@ -192,4 +274,17 @@ func (n *Node) UserSessions(userID string, timeout time.Duration) ([]SessionInfo
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Opened.Before(out[j].Opened) })
 	return out, nil
+}
+
+// Disconnect closes every live session of a user with CodeSessionRevoked
+// and returns how many it told to close; each sends its error frame and
+// closes on its own, after Disconnect returns. It waits at most timeout for
+// the registry; use it from operator endpoints, never from an actor. A
+// session whose claim the registry has not yet granted is not among them.
+func (n *Node) Disconnect(userID string, timeout time.Duration) (int, error) {
+	res, err := n.root.RequestFuture(n.registry, &revokeUser{userID: userID}, timeout).Result()
+	if err != nil {
+		return 0, fmt.Errorf("ask registry: %w", err)
+	}
+	return res.(int), nil
 }

@@ -65,6 +65,9 @@ type session struct {
 	// answer to reach the model actor.
 	modelWaiting bool
 
+	detached *detachedState  // set once the socket dropped with an answer in flight (resume.go)
+	pending  []PendingAnswer // the user's interrupted answers, from the claim until connected
+
 	conversation string // the current conversation's id; "" when none is kept
 	historyBusy  bool   // a history page is being loaded
 	resetting    bool   // a reset is under way
@@ -89,10 +92,20 @@ func (s *session) Receive(c actor.Context) {
 		s.stopping(c)
 	case *Disconnected:
 		s.closeCode = m.CloseCode
+		if s.state == stateStreaming && s.canDetach() {
+			s.detach(c)
+			return
+		}
 		s.setState(stateClosing)
 		c.Stop(s.self)
 	case *shutdownSession:
+		if s.detached != nil {
+			s.endDetached(c)
+			return
+		}
 		s.close(CodeServerShutdown)
+	case *revokeSession:
+		s.close(CodeSessionRevoked)
 	case *recovered:
 		s.recovered(m)
 	case *sessionInfo:
@@ -184,6 +197,7 @@ func (s *session) onClaim(c actor.Context, m *claimResult) {
 	}
 	s.claimed = true
 	s.model = m.model
+	s.pending = m.pending
 	// The profile load is the only I/O of authentication. It runs outside
 	// Receive and its result comes back as a message; Stopping cancels it.
 	ctx, cancel := context.WithTimeout(s.node.ctx, s.node.opts.LoadTimeout)
@@ -222,7 +236,8 @@ func (s *session) accountLoaded(c actor.Context, m *accountLoaded) {
 	s.account.History = nil // memory holds what is needed of it
 	s.setState(stateAuthenticated)
 	s.peer.Connected(&Welcome{SessionID: s.id, UserID: s.userID, ConversationID: s.conversation,
-		History: len(s.chat.history), Pending: []PendingAnswer{}, Notice: s.node.opts.Notice})
+		History: len(s.chat.history), Pending: s.pending, Notice: s.node.opts.Notice})
+	s.pending = nil
 	stash := s.stash
 	s.stash = nil
 	for _, msg := range stash {
@@ -247,9 +262,7 @@ func (s *session) authenticated(c actor.Context, msg any) {
 	case *conversationStarted:
 		s.conversationStarted(m)
 	case *Resume:
-		// Answers outlive their socket only once the model actor keeps
-		// them; until then no answer can be resumed.
-		s.rejectFrame(CodeNotFound, "no interrupted answer with that id")
+		s.resume(c, m)
 	case *Authenticate:
 		s.node.stats.Reject(CodeAlreadyAuthenticated)
 		s.peer.Error(&ErrorFrame{Code: CodeAlreadyAuthenticated, Message: "this connection is already authenticated"})
@@ -257,6 +270,12 @@ func (s *session) authenticated(c actor.Context, msg any) {
 		s.node.stats.Reject(CodeBadRequest)
 		s.peer.Error(&ErrorFrame{Code: CodeBadRequest, Message: m.Reason})
 	default:
+		if s.detached != nil && s.detachedEvent(c, msg) {
+			return
+		}
+		if s.resumedEvent(msg) {
+			return
+		}
 		s.chatEvent(c, msg)
 	}
 }
@@ -320,6 +339,11 @@ func (s *session) stopping(c actor.Context) {
 	}
 	if s.loadCancel != nil {
 		s.loadCancel()
+	}
+	if a := s.chat.cur; a != nil && a.remote != nil && a.remote != resumePending {
+		// This session followed an answer resumed from another: hand it
+		// back, to be resumed again within its window.
+		c.Send(a.remote, &resumerGone{})
 	}
 	s.settleCache(s.chat.cur, "")
 	s.chat.stop()

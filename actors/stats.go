@@ -46,6 +46,9 @@ type Stats struct {
 	HistoryDropped atomic.Int64 // dropped from a full queue
 	HistoryErrors  atomic.Int64 // failed writes, each retried
 
+	AnswersDetached atomic.Int64 // answers that went on after their socket dropped
+	AnswersResumed  atomic.Int64 // resumes answered
+
 	LLMInFlight    atomic.Int64
 	LLMRequests    atomic.Int64
 	LLMErrors      atomic.Int64
@@ -64,11 +67,13 @@ type Stats struct {
 }
 
 // rejectionCodes are the reasons counted in Stats.Rejections.
+// CodeSessionRevoked counts the sessions an operator's disconnect closed.
 var rejectionCodes = []Code{
 	CodeAuthRequired, CodeTokenMissing, CodeInvalidToken, CodeTokenExpired,
 	CodeAuthFailed, CodeAuthTimeout, CodeMaxConnections, CodeUnavailable,
 	CodeBusy, CodeRateLimited, CodeBadRequest, CodeEmptyMessage,
 	CodeMessageTooLong, CodeLLMUnavailable, CodeShuttingDown, CodeInternal, CodeNotFound,
+	CodeSessionRevoked,
 }
 
 func newStats() *Stats {

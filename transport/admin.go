@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/store"
 )
 
 // AdminOptions configures the operator endpoints served by NewAdmin.
@@ -28,11 +29,17 @@ type AdminOptions struct {
 	// which is only safe on a loopback listener.
 	Token string
 
-	// Checks are the readiness checks by name, for example "store". Each
-	// runs with a 2s timeout on every /readyz request. Their error messages
-	// are shown to whoever may call /readyz, so they must not carry
-	// secrets; they are cut to 200 characters.
-	Checks map[string]func(ctx context.Context) error
+	// Checks are the readiness checks by name, for example "store": what
+	// the node cannot take new sessions without, so one failing makes
+	// /readyz 503. Degraded are those of dependencies the chat lives
+	// without, for example "cache": one failing is reported in the body
+	// ("degraded": true) and /readyz stays 200, so that a load balancer
+	// never takes the whole fleet out for them. A name is in one map only.
+	// Each check runs with a 2s timeout on every /readyz request. Their
+	// error messages are shown to whoever may call /readyz, so they must
+	// not carry secrets; they are cut to 200 characters.
+	Checks   map[string]func(ctx context.Context) error
+	Degraded map[string]func(ctx context.Context) error
 
 	Logger *slog.Logger // default: discard
 	Build  string       // version shown on /stats and the dashboard; default "dev"
@@ -52,40 +59,50 @@ const (
 // atomics or asks the registry once; none messages the sessions.
 type admin struct {
 	node   *actors.Node
-	users  userSessionLister // the node; replaced in tests
+	users  registryAsker // the node; replaced in tests
 	ws     *Stats
 	log    *slog.Logger
 	build  string
 	checks []adminCheck // sorted by name
 }
 
-// userSessionLister asks the registry for one user's sessions.
-type userSessionLister interface {
+// registryAsker asks the registry about one user's sessions, or to close
+// them.
+type registryAsker interface {
 	UserSessions(userID string, timeout time.Duration) ([]actors.SessionInfo, error)
+	Disconnect(userID string, timeout time.Duration) (int, error)
 }
 
-var _ userSessionLister = (*actors.Node)(nil)
+var _ registryAsker = (*actors.Node)(nil)
 
 type adminCheck struct {
-	name   string
-	run    func(ctx context.Context) error
-	failed *atomic.Bool // the last run's outcome, so only changes are logged
+	name     string
+	run      func(ctx context.Context) error
+	required bool         // failing makes the node not ready; otherwise degraded
+	failed   *atomic.Bool // the last run's outcome, so only changes are logged
 }
 
-// NewAdmin returns the operator endpoints, all GET (other methods get
-// 405):
+// NewAdmin returns the operator endpoints, all GET but one (other methods
+// get 405):
 //
 //	/                  the dashboard, a self-contained page polling /stats and /readyz
 //	/healthz           200 "ok" while the process runs
-//	/readyz            503 while draining or when a check fails, JSON with each check's result
+//	/readyz            503 while draining or when a required check fails, 200 when only
+//	                   degrade-only checks fail; JSON with each check's result
 //	/stats             JSON snapshot of the node, the chat endpoint and the process
 //	/stats/users/{id}  one user's live sessions, asked of the registry
 //	/metrics           Prometheus exposition, read from the same counters on scrape
 //
+// and POST /users/{id}/disconnect, which closes that user's sessions on
+// this node with 1008 "Session revoked" and answers how many it told.
+//
 // When Token is set every path but "/" requires it: the page holds no
 // data and asks for the token, which it sends with its own requests.
 // Reading the endpoints never waits on a session actor, so polling them
-// costs the chat traffic nothing.
+// costs the chat traffic nothing. A request that changes something is
+// refused when a browser sends it from another origin, as a page the
+// operator visits could otherwise post to a loopback listener without a
+// token.
 func NewAdmin(o AdminOptions) http.Handler {
 	if o.Node == nil {
 		panic("transport: AdminOptions.Node is required")
@@ -97,14 +114,16 @@ func NewAdmin(o AdminOptions) http.Handler {
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /stats", a.stats)
 	mux.HandleFunc("GET /stats/users/{id}", a.userSessions)
+	mux.HandleFunc("POST /users/{id}/disconnect", a.disconnect)
 	mux.Handle("GET /metrics", a.metricsHandler())
 	for pattern, h := range o.Extra {
 		mux.Handle(pattern, h)
 	}
+	h := http.NewCrossOriginProtection().Handler(mux)
 	if o.Token == "" {
-		return loopbackHostsOnly(mux)
+		return loopbackHostsOnly(h)
 	}
-	return requireBearer(o.Token, mux)
+	return requireBearer(o.Token, h)
 }
 
 // loopbackHostsOnly refuses requests whose Host is not a loopback name.
@@ -148,6 +167,12 @@ func newAdmin(o AdminOptions) *admin {
 		a.ws = &o.WS.Stats
 	}
 	for name, run := range o.Checks {
+		a.checks = append(a.checks, adminCheck{name: name, run: run, required: true, failed: new(atomic.Bool)})
+	}
+	for name, run := range o.Degraded {
+		if _, dup := o.Checks[name]; dup {
+			panic("transport: readiness check " + name + " is in both Checks and Degraded")
+		}
 		a.checks = append(a.checks, adminCheck{name: name, run: run, failed: new(atomic.Bool)})
 	}
 	sort.Slice(a.checks, func(i, j int) bool { return a.checks[i].name < a.checks[j].name })
@@ -182,11 +207,13 @@ func (a *admin) healthz(w http.ResponseWriter, _ *http.Request) {
 type readiness struct {
 	Ready    bool              `json:"ready"`
 	Draining bool              `json:"draining"`
+	Degraded bool              `json:"degraded"` // a degrade-only check fails
 	Checks   map[string]string `json:"checks"`
 }
 
 // readyz runs every check, in parallel, even while draining: the body then
-// still tells an operator whether the dependencies answer.
+// still tells an operator whether the dependencies answer. Only a required
+// check failing, or draining, makes it 503.
 func (a *admin) readyz(w http.ResponseWriter, r *http.Request) {
 	res := readiness{Draining: a.node.Draining(), Checks: make(map[string]string, len(a.checks))}
 	results := make([]error, len(a.checks))
@@ -199,7 +226,8 @@ func (a *admin) readyz(w http.ResponseWriter, r *http.Request) {
 	for i, c := range a.checks {
 		res.Checks[c.name] = "ok"
 		if err := results[i]; err != nil {
-			res.Ready = false
+			res.Ready = res.Ready && !c.required
+			res.Degraded = res.Degraded || !c.required
 			res.Checks[c.name] = "error: " + clip(err.Error(), adminMaxCheckMessage)
 		}
 		a.logChange(c, results[i])
@@ -232,7 +260,7 @@ func (a *admin) logChange(c adminCheck, err error) {
 	changed := c.failed.Swap(err != nil) != (err != nil)
 	switch {
 	case changed && err != nil:
-		a.log.Warn("readiness check failing", slog.String("check", c.name),
+		a.log.Warn("readiness check failing", slog.String("check", c.name), slog.Bool("required", c.required),
 			slog.String("error", clip(err.Error(), adminMaxCheckMessage)))
 	case changed:
 		a.log.Info("readiness check recovered", slog.String("check", c.name))
@@ -267,6 +295,31 @@ func (a *admin) userSessions(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(out.Sessions, func(i, j int) bool { return out.Sessions[i].AgeSeconds > out.Sessions[j].AgeSeconds })
 	writeAdminJSON(w, http.StatusOK, out)
+}
+
+type disconnectReport struct {
+	UserID   string `json:"user_id"`
+	Sessions int    `json:"sessions"` // sessions told to close
+}
+
+// disconnect closes a user's live sessions on this node with 1008
+// "Session revoked". It ends sessions, it bans no one: the user may
+// connect again at once, for example after their token is revoked
+// upstream.
+func (a *admin) disconnect(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := store.ValidateUserID(id); err != nil {
+		writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	n, err := a.users.Disconnect(id, adminRegistryTimeout)
+	if err != nil {
+		a.log.Warn("disconnect user: registry did not answer", slog.String("user", id), slog.String("error", err.Error()))
+		writeAdminJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "registry did not answer in time"})
+		return
+	}
+	a.log.Info("user sessions revoked", slog.String("user", id), slog.Int("sessions", n))
+	writeAdminJSON(w, http.StatusOK, disconnectReport{UserID: id, Sessions: n})
 }
 
 func writeAdminJSON(w http.ResponseWriter, status int, v any) {

@@ -85,6 +85,14 @@ func newAdminFixture(t *testing.T, edit func(*AdminOptions)) *adminFixture {
 // connect opens an authenticated session for user and returns its id.
 func (f *adminFixture) connect(t *testing.T, user string) string {
 	t.Helper()
+	_, id := f.open(t, user)
+	return id
+}
+
+// open opens an authenticated session for user and returns its client and
+// session id.
+func (f *adminFixture) open(t *testing.T, user string) (*wsclient.Client, string) {
+	t.Helper()
 	c, _, err := wsclient.Dial("ws"+strings.TrimPrefix(f.chat.URL, "http")+"/ws/chat", wsclient.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +108,7 @@ func (f *adminFixture) connect(t *testing.T, user string) string {
 	testutil.WaitFor(t, 5*time.Second, "the session to count as authenticated", func() bool {
 		return f.node.Stats().Authenticated.Load() >= 1
 	})
-	return fr.SessionID
+	return c, fr.SessionID
 }
 
 // get requests path on the admin server, with auth as the Authorization
@@ -166,7 +174,7 @@ func TestAdminEndpoints(t *testing.T) {
 			if err := json.Unmarshal(body, &r); err != nil {
 				t.Fatal(err)
 			}
-			if !r.Ready || r.Draining || len(r.Checks) != 1 || r.Checks["store"] != "ok" {
+			if !r.Ready || r.Draining || r.Degraded || len(r.Checks) != 1 || r.Checks["store"] != "ok" {
 				t.Errorf("got %+v", r)
 			}
 		}},
@@ -215,6 +223,8 @@ func TestAdminEndpoints(t *testing.T) {
 		{"delete readyz", "DELETE", "/readyz", 405, "", nil},
 		{"put metrics", "PUT", "/metrics", 405, "", nil},
 		{"post page", "POST", "/", 405, "", nil},
+		{"get disconnect", "GET", "/users/" + adminUser + "/disconnect", 405, "", nil},
+		{"delete disconnect", "DELETE", "/users/" + adminUser + "/disconnect", 405, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,7 +292,7 @@ func TestAdminStatsShape(t *testing.T) {
 	if r.Cache.HitRatio != 0.75 {
 		t.Errorf("hit ratio %v, want 0.75", r.Cache.HitRatio)
 	}
-	if len(r.Rejections) != 17 || r.Rejections[actors.CodeBusy] != 1 || r.Rejections[actors.CodeRateLimited] != 0 {
+	if len(r.Rejections) != 18 || r.Rejections[actors.CodeBusy] != 1 || r.Rejections[actors.CodeRateLimited] != 0 {
 		t.Errorf("rejections %v: want every code, busy at 1", r.Rejections)
 	}
 	if p := r.LLM.TTFT.P50; p < 300 || p > 330 {
@@ -335,42 +345,57 @@ func TestAdminToken(t *testing.T) {
 			}
 		})
 	}
+	for auth, want := range map[string]int{"": 401, "Bearer wrong": 401, bearer: 200} {
+		if resp, body := f.get(t, "POST", "/users/"+adminUser+"/disconnect", auth); resp.StatusCode != want {
+			t.Errorf("disconnect with %q: status %d, want %d: %s", auth, resp.StatusCode, want, body)
+		}
+	}
 }
 
 func TestAdminReadyz(t *testing.T) {
 	long := strings.Repeat("x", 500)
 	release := make(chan struct{}) // frees the check that ignores its context
 	t.Cleanup(func() { close(release) })
+	ok := func(context.Context) error { return nil }
+	refused := func(context.Context) error { return errors.New("connection refused") }
+	type checks = map[string]func(context.Context) error
 	tests := []struct {
 		name     string
-		checks   map[string]func(context.Context) error
+		checks   checks
+		degraded checks // degrade-only
 		drain    bool
 		want     int
 		draining bool
+		isDegr   bool // the body's "degraded"
 		results  map[string]string
 	}{
-		{"no checks", nil, false, 200, false, map[string]string{}},
-		{"all pass", map[string]func(context.Context) error{
-			"store": func(context.Context) error { return nil },
-			"cache": func(context.Context) error { return nil },
-		}, false, 200, false, map[string]string{"store": "ok", "cache": "ok"}},
-		{"one fails", map[string]func(context.Context) error{
-			"store": func(context.Context) error { return errors.New("connection refused") },
-			"cache": func(context.Context) error { return nil },
-		}, false, 503, false, map[string]string{"store": "error: connection refused", "cache": "ok"}},
-		{"long error is cut", map[string]func(context.Context) error{
-			"store": func(context.Context) error { return errors.New(long) },
-		}, false, 503, false, map[string]string{"store": "error: " + long[:199] + "…"}},
-		{"check past its timeout", map[string]func(context.Context) error{
-			"store": func(context.Context) error { <-release; return nil },
-		}, false, 503, false, map[string]string{"store": "error: context deadline exceeded"}},
-		{"draining", map[string]func(context.Context) error{
-			"store": func(context.Context) error { return nil },
-		}, true, 503, true, map[string]string{"store": "ok"}},
+		{name: "no checks", want: 200, results: map[string]string{}},
+		{name: "all pass", checks: checks{"store": ok}, degraded: checks{"cache": ok},
+			want: 200, results: map[string]string{"store": "ok", "cache": "ok"}},
+		{name: "required fails", checks: checks{"store": refused}, degraded: checks{"cache": ok},
+			want: 503, results: map[string]string{"store": "error: connection refused", "cache": "ok"}},
+		// A Redis outage must not take the fleet out of the load balancer.
+		{name: "degrade-only fails", checks: checks{"store": ok}, degraded: checks{"cache": refused},
+			want: 200, isDegr: true, results: map[string]string{"store": "ok", "cache": "error: connection refused"}},
+		{name: "only degrade-only checks, all fail", degraded: checks{"cache": refused, "cluster": refused},
+			want: 200, isDegr: true, results: map[string]string{"cache": "error: connection refused", "cluster": "error: connection refused"}},
+		{name: "both fail", checks: checks{"store": refused}, degraded: checks{"cache": refused},
+			want: 503, isDegr: true, results: map[string]string{"store": "error: connection refused", "cache": "error: connection refused"}},
+		{name: "long error is cut", checks: checks{"store": func(context.Context) error { return errors.New(long) }},
+			want: 503, results: map[string]string{"store": "error: " + long[:199] + "…"}},
+		{name: "check past its timeout", checks: checks{"store": func(context.Context) error { <-release; return nil }},
+			want: 503, results: map[string]string{"store": "error: context deadline exceeded"}},
+		{name: "degrade-only check past its timeout", checks: checks{"store": ok},
+			degraded: checks{"cache": func(context.Context) error { <-release; return nil }},
+			want:     200, isDegr: true, results: map[string]string{"store": "ok", "cache": "error: context deadline exceeded"}},
+		{name: "draining", checks: checks{"store": ok}, drain: true,
+			want: 503, draining: true, results: map[string]string{"store": "ok"}},
+		{name: "draining and degraded", checks: checks{"store": ok}, degraded: checks{"cache": refused}, drain: true,
+			want: 503, draining: true, isDegr: true, results: map[string]string{"store": "ok", "cache": "error: connection refused"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newAdminFixture(t, func(o *AdminOptions) { o.Checks = tt.checks })
+			f := newAdminFixture(t, func(o *AdminOptions) { o.Checks, o.Degraded = tt.checks, tt.degraded })
 			if tt.drain {
 				f.node.Drain()
 			}
@@ -386,7 +411,7 @@ func TestAdminReadyz(t *testing.T) {
 			if err := json.Unmarshal(body, &r); err != nil {
 				t.Fatal(err)
 			}
-			if r.Ready != (tt.want == 200) || r.Draining != tt.draining {
+			if r.Ready != (tt.want == 200) || r.Draining != tt.draining || r.Degraded != tt.isDegr {
 				t.Errorf("got %s", body)
 			}
 			if len(r.Checks) != len(tt.results) {
@@ -408,19 +433,126 @@ func (slowRegistry) UserSessions(string, time.Duration) ([]actors.SessionInfo, e
 	return nil, errors.New("ask registry: future: timeout")
 }
 
-func TestAdminUserSessionsRegistryTimeout(t *testing.T) {
+func (slowRegistry) Disconnect(string, time.Duration) (int, error) {
+	return 0, errors.New("ask registry: future: timeout")
+}
+
+func TestAdminRegistryTimeout(t *testing.T) {
 	f := newAdminFixture(t, nil)
 	a := newAdmin(AdminOptions{Node: f.node})
 	a.users = slowRegistry{}
-	req := httptest.NewRequest("GET", "/stats/users/"+adminUser, nil)
-	req.SetPathValue("id", adminUser)
-	rec := httptest.NewRecorder()
-	a.userSessions(rec, req)
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		handler http.HandlerFunc
+	}{
+		{"user sessions", "GET", "/stats/users/" + adminUser, a.userSessions},
+		{"disconnect", "POST", "/users/" + adminUser + "/disconnect", a.disconnect},
 	}
-	if m := decodeObject(t, rec.Body.Bytes()); m["error"] != "registry did not answer in time" {
-		t.Errorf("got %s", rec.Body)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.path, nil)
+			req.SetPathValue("id", adminUser)
+			rec := httptest.NewRecorder()
+			tt.handler(rec, req)
+			if rec.Code != http.StatusServiceUnavailable {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			if m := decodeObject(t, rec.Body.Bytes()); m["error"] != "registry did not answer in time" {
+				t.Errorf("got %s", rec.Body)
+			}
+		})
+	}
+}
+
+// TestAdminDisconnect: the user's sessions get session_revoked and close
+// 1008 "Session revoked"; another user's session goes on; the user can
+// connect again; each closed session is counted.
+func TestAdminDisconnect(t *testing.T) {
+	const other = "u-0ther0ther"
+	f := newAdminFixture(t, nil)
+	first, _ := f.open(t, adminUser)
+	second, _ := f.open(t, adminUser)
+	bystander, _ := f.open(t, other)
+	testutil.WaitFor(t, 5*time.Second, "three authenticated sessions", func() bool {
+		return f.node.Stats().Authenticated.Load() == 3
+	})
+
+	resp, body := f.get(t, "POST", "/users/"+adminUser+"/disconnect", "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if m := decodeObject(t, body); m["user_id"] != adminUser || m["sessions"] != 2.0 || keysOf(m) != "sessions,user_id" {
+		t.Errorf("got %s", body)
+	}
+	for i, c := range []*wsclient.Client{first, second} {
+		fr, err := c.Next(5 * time.Second)
+		if err != nil || fr.Type != "error" || fr.Code != "session_revoked" || fr.Message == "" {
+			t.Fatalf("session %d: want error session_revoked, got %v %v", i, fr, err)
+		}
+		ce, err := c.Closed(5 * time.Second)
+		if err != nil || ce.Code != 1008 || ce.Reason != "Session revoked" {
+			t.Fatalf("session %d: want close 1008 Session revoked, got %v %v", i, ce, err)
+		}
+	}
+	if err := bystander.Send(map[string]string{"type": "ping"}); err != nil {
+		t.Fatal(err)
+	}
+	if fr, err := bystander.Next(5 * time.Second); err != nil || fr.Type != "pong" {
+		t.Fatalf("the other user's session: want pong, got %v %v", fr, err)
+	}
+	testutil.WaitFor(t, 5*time.Second, "the revoked sessions to end", func() bool {
+		return f.node.Stats().Authenticated.Load() == 1
+	})
+	_, body = f.get(t, "GET", "/stats", "")
+	if got := decodeObject(t, body)["rejections"].(map[string]any)["session_revoked"]; got != 2.0 {
+		t.Errorf("/stats rejections.session_revoked %v, want 2", got)
+	}
+	if _, body = f.get(t, "GET", "/metrics", ""); !strings.Contains(string(body), `wealthcoach_rejections_total{code="session_revoked"} 2`) {
+		t.Errorf("/metrics does not count the 2 revoked sessions")
+	}
+	fresh, _ := f.open(t, adminUser) // revocation is no ban
+
+	again := []struct {
+		name   string
+		path   string
+		header map[string]string
+		status int
+		body   string
+	}{
+		{"user without sessions", "/users/nobody/disconnect", nil, 200, `"sessions": 0`},
+		{"id too long", "/users/" + strings.Repeat("x", store.MaxUserIDLen+1) + "/disconnect", nil, 400, "invalid user id"},
+		{"id with a control character", "/users/a%01b/disconnect", nil, 400, "invalid user id"},
+		{"from another site's page", "/users/" + adminUser + "/disconnect",
+			map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, 403, ""},
+	}
+	for _, tt := range again {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest("POST", f.admin.URL+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := f.admin.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(b), tt.body) {
+				t.Errorf("status %d, body %s; want %d with %q", resp.StatusCode, b, tt.status, tt.body)
+			}
+		})
+	}
+	// A revocation would reach the session before this ping does.
+	if err := fresh.Send(map[string]string{"type": "ping"}); err != nil {
+		t.Fatal(err)
+	}
+	if fr, err := fresh.Next(5 * time.Second); err != nil || fr.Type != "pong" {
+		t.Fatalf("the session opened after the revocation: want pong, got %v %v", fr, err)
 	}
 }
 
@@ -494,8 +626,8 @@ func TestAdminMetrics(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
-	if n := len(families["wealthcoach_rejections_total"].GetMetric()); n != 17 {
-		t.Errorf("%d rejection codes, want 17", n)
+	if n := len(families["wealthcoach_rejections_total"].GetMetric()); n != 18 {
+		t.Errorf("%d rejection codes, want 18", n)
 	}
 
 	// Labels name states, kinds and codes, never who is connected.

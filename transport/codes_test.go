@@ -32,9 +32,10 @@ var specCloses = map[actors.Code]specClose{
 	actors.CodeServerShutdown:  {1001, "Server shutting down", ""},
 	// SPEC names no error frame here; internal tells the app as much as
 	// the close does, in the form it already shows.
-	actors.CodeSessionFailed: {1011, "Internal error", "internal"},
-	codeBinaryFrame:          {1003, "Binary frames not supported", ""},
-	codeFrameTooLarge:        {1009, "", ""},
+	actors.CodeSessionFailed:  {1011, "Internal error", "internal"},
+	actors.CodeSessionRevoked: {1008, "Session revoked", "session_revoked"}, // 8.7
+	codeBinaryFrame:           {1003, "Binary frames not supported", ""},
+	codeFrameTooLarge:         {1009, "", ""},
 }
 
 // specKeepOpen is SPEC section 3's list of error codes that keep the

@@ -74,6 +74,7 @@ var wireForms = map[actors.Code]wireForm{
 	actors.CodeServerShutdown: {close: 1001, reason: "Server shutting down"},
 	actors.CodeSessionFailed: {close: 1011, reason: "Internal error", message: "the session failed and cannot continue; reconnect",
 		frame: actors.CodeInternal},
+	actors.CodeSessionRevoked: {close: 1008, reason: "Session revoked", message: "an operator ended this session; sign in again to continue"},
 
 	codeBinaryFrame:   {close: 1003, reason: "Binary frames not supported"},
 	codeFrameTooLarge: {close: 1009, reason: "Frame too large"},
@@ -534,6 +535,9 @@ func appendAnswer(b []byte, a *actors.Answer) []byte {
 	b = strconv.AppendBool(b, a.Cached)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendInt(b, int64(a.Seq), 10)
+	if a.Resumed {
+		b = append(b, `,"resumed":true`...)
+	}
 	if a.Done {
 		b = append(b, `,"finish_reason":`...)
 		b = appendString(b, a.FinishReason)

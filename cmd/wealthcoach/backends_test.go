@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,8 +40,9 @@ func (ts *testServer) waitStored(n int) {
 }
 
 // TestRedisOutage stops Redis under a running server: chats go on from the
-// model, the failures are counted, and when Redis is back the cache serves
-// again without a restart.
+// model, the failures are counted, the node stays ready but reports itself
+// degraded (a load balancer must not take the fleet out for the cache),
+// and when Redis is back the cache serves again without a restart.
 func TestRedisOutage(t *testing.T) {
 	var redis *storetest.RedisServer
 	ts := startServer(t, serverOpts{backend: realServices, redis: &redis,
@@ -72,12 +75,21 @@ func TestRedisOutage(t *testing.T) {
 	if ts.cacheStat("errors") == 0 {
 		t.Fatal("cache errors not counted")
 	}
+	code, ready := ts.readiness()
+	checks, _ := ready["checks"].(map[string]any)
+	if code != http.StatusOK || ready["ready"] != true || ready["degraded"] != true ||
+		checks["store"] != "ok" || !strings.HasPrefix(fmt.Sprint(checks["cache"]), "error: ") {
+		t.Errorf("readyz with Redis down: %d %v; want 200, ready, degraded, the cache check failing", code, ready)
+	}
 
 	redis.Start() // empty, on the same port
 	testutil.WaitFor(t, 15*time.Second, "the cache to serve again", func() bool {
 		ask("after the outage")
 		return ask("after the outage")
 	})
+	if code, ready := ts.readiness(); code != http.StatusOK || ready["degraded"] != false {
+		t.Errorf("readyz after the outage: %d %v; want 200, not degraded", code, ready)
+	}
 }
 
 // TestPostgresOutage cuts the database under a running server: new
@@ -94,8 +106,8 @@ func TestPostgresOutage(t *testing.T) {
 	c := ts.dial()
 	mustSend(t, c, map[string]string{"type": "authenticate", "token": token(t, "ned", nil)})
 	expectClose(t, c, "unavailable", 1013, "Try again later")
-	if code := ts.readyz(); code != http.StatusServiceUnavailable {
-		t.Errorf("readyz %d with the database down", code)
+	if code, ready := ts.readiness(); code != http.StatusServiceUnavailable || ready["ready"] != false {
+		t.Errorf("readyz with the database down: %d %v", code, ready)
 	}
 	mustSend(t, live, msg("still here?"))
 	readAnswer(t, live)
@@ -114,10 +126,21 @@ func TestPostgresOutage(t *testing.T) {
 }
 
 func (ts *testServer) readyz() int {
+	code, _ := ts.readiness()
+	return code
+}
+
+// readiness returns the status of /readyz and its decoded body.
+func (ts *testServer) readiness() (int, map[string]any) {
+	ts.t.Helper()
 	resp, err := http.Get(ts.admin + "/readyz")
 	if err != nil {
 		ts.t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		ts.t.Fatalf("readyz: body not JSON: %v", err)
+	}
+	return resp.StatusCode, out
 }

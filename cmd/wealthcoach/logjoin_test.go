@@ -42,6 +42,9 @@ func TestDroppedConnectionLogJoinsItsSession(t *testing.T) {
 			"WEALTHCOACH_STREAM_FLUSH_BYTES":       "64",
 			"WEALTHCOACH_STREAM_FLUSH_INTERVAL":    "1ms",
 			"WEALTHCOACH_LLM_MAX_TOKENS":           "100000",
+			// A drop ends the session at once, as in protocol 1.0, rather
+			// than after the resume window.
+			"WEALTHCOACH_STREAM_RESUME_WINDOW": "0",
 		},
 		fake: llmfake.Options{Tokens: 30000},
 	})

@@ -32,6 +32,7 @@ func chatOptions(cfg config.Config, log *slog.Logger, onRetry func()) (actors.Ch
 		CacheTTL:        cfg.Cache.TTL,
 		SharedCache:     cfg.Cache.Scope == "shared",
 		FlushInterval:   cfg.Stream.FlushInterval,
+		ResumeWindow:    cfg.Stream.ResumeWindow,
 		FlushBytes:      cfg.Stream.FlushBytes,
 	}
 	switch cfg.LLMProvider() {

@@ -1,0 +1,321 @@
+package actors
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// An interrupted answer is resumable (SPEC 8.3). When a session's socket
+// drops while its answer is in flight, the session detaches instead of
+// stopping: it gives its registry slot back, so that the user can
+// reconnect, and lets the answer run on for up to ChatOptions.ResumeWindow,
+// recording one offset per frame, so that the frames a client missed can
+// be told apart from those it saw. Finished or not when the window ends,
+// the answer is persisted, cached (when stop) and counted as usual.
+//
+// A session of the same user resumes it by asking the registry, which
+// knows the detached answers by id and hands the request to the detached
+// session once; that session then sends the resumer the whole answer so
+// far with the text after the frame the client saw last, and forwards each
+// later frame to it. The resumer shows them to its client, treats the
+// answer as its own streaming answer (busy, cancel) and puts it in its
+// memory when it is done. A resumer that drops in turn hands the answer
+// back: it is detached again, and resumable, for what is left of the
+// window.
+
+// Messages between sessions and the registry for resuming.
+type (
+	// answerDetached registers a detached session's answer with the
+	// registry, which answers detachRefused past the per-user bound.
+	answerDetached struct {
+		userID string
+		entry  PendingAnswer
+		pid    *actor.PID
+	}
+	detachRefused struct{}
+	// answerProgress updates the registry's view of a detached answer,
+	// for the pending list of the user's next connected frame.
+	answerProgress struct {
+		id   string
+		seq  int
+		done bool
+	}
+	// answerGone removes a detached answer from the registry.
+	answerGone struct{ id string }
+	// resumeAsk is a session's resume, sent to the registry and forwarded
+	// to the detached session holding the answer.
+	resumeAsk struct {
+		userID   string
+		id       string
+		afterSeq int
+		resumer  *actor.PID
+	}
+	// resumeRefused tells the resumer the answer cannot be resumed.
+	resumeRefused struct{ id string }
+	// answerAttached is the detached session's first reply to a resume:
+	// the answer so far as one frame, and what the resumer needs to
+	// remember it.
+	answerAttached struct {
+		frame    *Answer
+		question string
+		from     *actor.PID
+	}
+	// forwardedFrame and forwardedError carry the resumed answer's later
+	// frames to the resumer.
+	forwardedFrame struct{ frame *Answer }
+	forwardedError struct{ e *ErrorFrame }
+	// remoteCancel is the resumer's cancel, for the session that runs the
+	// answer; resumerGone says the resumer itself dropped.
+	remoteCancel struct{}
+	resumerGone  struct{}
+	// resumeWindowOver ends a detached session's wait.
+	resumeWindowOver struct{}
+)
+
+// detachedState is what a detached session keeps beyond its answer.
+type detachedState struct {
+	resumer  *actor.PID // the session following the answer, if any
+	window   *time.Timer
+	finished *Answer // the done frame, once the answer has finished
+	question string
+}
+
+// canDetach reports whether a dropped socket leaves the answer in flight
+// running: resuming is on and an answer of this session's own is in flight.
+func (s *session) canDetach() bool {
+	a := s.chat.cur
+	return s.node.opts.Chat.ResumeWindow > 0 && s.detached == nil && a != nil && a.remote == nil
+}
+
+// detach keeps the session alive without its socket while its answer runs
+// on.
+func (s *session) detach(c actor.Context) {
+	a := s.chat.cur
+	root, self := c.ActorSystem().Root, s.self
+	s.detached = &detachedState{question: a.question,
+		window: time.AfterFunc(s.node.opts.Chat.ResumeWindow, func() { root.Send(self, &resumeWindowOver{}) })}
+	s.node.stats.AnswersDetached.Add(1)
+	c.Send(s.node.registry, &release{userID: s.userID, sessionID: s.id})
+	s.register(c, false)
+	s.logger().Info("socket dropped; answer goes on for resuming", slog.String("answer", a.id),
+		slog.Duration("window", s.node.opts.Chat.ResumeWindow))
+}
+
+// register tells the registry this session's answer can be resumed.
+func (s *session) register(c actor.Context, done bool) {
+	var e PendingAnswer
+	if f := s.detached.finished; f != nil {
+		e = PendingAnswer{ID: f.ID, ReplyTo: f.ReplyTo, Seq: f.Seq, Done: true}
+	} else {
+		a := s.chat.cur
+		e = PendingAnswer{ID: a.id, ReplyTo: a.replyTo, Seq: a.frames, Done: done}
+	}
+	c.Send(s.node.registry, &answerDetached{userID: s.userID, entry: e, pid: s.self})
+}
+
+// detachedEvent handles what only a detached session receives. It reports
+// false for other messages.
+func (s *session) detachedEvent(c actor.Context, msg any) bool {
+	d := s.detached
+	switch m := msg.(type) {
+	case *detachRefused:
+		// Too many answers of this user wait already: this one ends as a
+		// drop did in protocol 1.0.
+		s.abandonDetached(c)
+	case *resumeAsk:
+		s.attach(c, m)
+	case *remoteCancel:
+		s.cancel(c)
+	case *resumerGone:
+		d.resumer = nil
+		s.register(c, false)
+	case *resumeWindowOver:
+		if d.resumer != nil {
+			return true // the answer is its resumer's now
+		}
+		if s.chat.cur != nil {
+			s.cancel(c) // persisted as cancelled, with its text
+		}
+		s.endDetached(c)
+	case *shutdownSession:
+		s.endDetached(c)
+	default:
+		return false
+	}
+	return true
+}
+
+// attach answers a resume: the answer so far as one frame, then, while it
+// runs, every later frame.
+func (s *session) attach(c actor.Context, m *resumeAsk) {
+	d := s.detached
+	if d.resumer != nil {
+		c.Send(m.resumer, &resumeRefused{id: m.id})
+		return
+	}
+	var frame *Answer
+	if f := d.finished; f != nil {
+		frame = f
+		frame.Delta = f.Content[offsetAt(s.chat.offsets, m.afterSeq):]
+	} else {
+		a := s.chat.cur
+		// Text not yet in a frame goes out now, so that the snapshot ends
+		// on a frame boundary the client can resume from again.
+		if a.sent < len(a.content) {
+			s.flush(a)
+		}
+		content := string(a.content[:a.sent])
+		frame = &Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[offsetAt(s.chat.offsets, m.afterSeq):], Seq: a.frames}
+	}
+	frame.Resumed = true
+	s.node.stats.AnswersResumed.Add(1)
+	c.Send(m.resumer, &answerAttached{frame: frame, question: d.question, from: s.self})
+	if d.finished != nil {
+		s.endDetached(c)
+		return
+	}
+	d.resumer = m.resumer
+}
+
+// offsetAt is the length of the answer's text after frame seq.
+func offsetAt(offsets []int, seq int) int {
+	switch {
+	case seq <= 0 || len(offsets) == 0:
+		return 0
+	case seq > len(offsets):
+		return offsets[len(offsets)-1]
+	}
+	return offsets[seq-1]
+}
+
+// emit sends one frame of this session's own answer: to the client, to
+// the resumer following it, or, detached, nowhere but the registry's view.
+func (s *session) emit(f *Answer) {
+	s.chat.offsets = append(s.chat.offsets, len(f.Content))
+	d := s.detached
+	switch {
+	case d == nil:
+		s.peer.Answer(f)
+	case d.resumer != nil:
+		s.node.root.Send(d.resumer, &forwardedFrame{frame: f})
+	default:
+		s.node.root.Send(s.node.registry, &answerProgress{id: f.ID, seq: f.Seq, done: f.Done})
+	}
+	if f.Done && d != nil {
+		d.finished = f
+		if d.resumer != nil {
+			s.endDetached(s.nodeContext())
+		}
+	}
+}
+
+// emitError sends an error about this session's own answer.
+func (s *session) emitError(e *ErrorFrame) {
+	d := s.detached
+	switch {
+	case d == nil:
+		s.peer.Error(e)
+	case d.resumer != nil:
+		s.node.root.Send(d.resumer, &forwardedError{e: e})
+	}
+}
+
+// abandonDetached ends a detached session whose answer cannot be kept.
+func (s *session) abandonDetached(c actor.Context) {
+	s.detached.window.Stop()
+	s.setState(stateClosing)
+	c.Stop(s.self)
+}
+
+// endDetached stops a detached session once nothing waits on it.
+func (s *session) endDetached(c stopper) {
+	d := s.detached
+	d.window.Stop()
+	if d.finished != nil {
+		s.node.root.Send(s.node.registry, &answerGone{id: d.finished.ID})
+	} else if a := s.chat.cur; a != nil {
+		s.node.root.Send(s.node.registry, &answerGone{id: a.id})
+	}
+	s.setState(stateClosing)
+	c.Stop(s.self)
+}
+
+// stopper is the part of actor.Context that stops an actor.
+type stopper interface{ Stop(pid *actor.PID) }
+
+// nodeContext stops actors outside a Receive's context.
+func (s *session) nodeContext() stopper { return s.node.root }
+
+// resume starts following an interrupted answer of this user's.
+func (s *session) resume(c actor.Context, m *Resume) {
+	if s.state == stateStreaming || s.resetting {
+		s.rejectFrame(CodeBusy, "an answer is still streaming; wait for it or cancel it")
+		return
+	}
+	s.chat.seq++
+	s.chat.cur = &answer{seq: s.chat.seq, id: m.ID, remote: resumePending, started: time.Now()}
+	s.setState(stateStreaming)
+	c.Send(s.node.registry, &resumeAsk{userID: s.userID, id: m.ID, afterSeq: m.AfterSeq, resumer: s.self})
+}
+
+// resumePending marks an answer asked of the registry, not yet attached.
+var resumePending = &actor.PID{Id: "resume-pending"}
+
+// resumedEvent handles the frames of an answer this session follows.
+func (s *session) resumedEvent(msg any) bool {
+	a := s.chat.cur
+	switch m := msg.(type) {
+	case *resumeRefused:
+		if a != nil && a.remote != nil && a.id == m.id {
+			s.chat.cur = nil
+			s.endAnswer()
+			s.rejectFrame(CodeNotFound, "no interrupted answer with that id")
+		}
+	case *answerAttached:
+		if a == nil || a.id != m.frame.ID {
+			// Gone meanwhile: the answer goes back to its session.
+			s.node.root.Send(m.from, &resumerGone{})
+			return true
+		}
+		a.remote, a.question, a.replyTo = m.from, m.question, m.frame.ReplyTo
+		s.follow(m.frame)
+	case *forwardedFrame:
+		if a != nil && a.remote != nil {
+			s.follow(m.frame)
+		}
+	case *forwardedError:
+		if a != nil && a.remote != nil {
+			s.peer.Error(m.e)
+			s.chat.cur = nil
+			s.endAnswer()
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// follow shows one frame of a followed answer and, on its done frame,
+// takes the exchange into memory.
+func (s *session) follow(f *Answer) {
+	s.peer.Answer(f)
+	if !f.Done {
+		return
+	}
+	a := s.chat.cur
+	if f.FinishReason != "error" && f.Content != "" && !s.chat.remembers(a.question, f.Content) {
+		s.chat.remember(s.node.opts.Chat.HistoryMessages, a.question, f.Content)
+	}
+	s.counts.answers++
+	s.chat.cur = nil
+	s.endAnswer()
+}
+
+// remembers reports whether the last exchange in memory is this one (a
+// session whose memory was loaded after the answer was stored has it).
+func (cs *chatState) remembers(question, reply string) bool {
+	n := len(cs.history)
+	return n >= 2 && cs.history[n-2].Content == question && cs.history[n-1].Content == reply
+}
