@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ func (m *Main) chat(ctx context.Context, args []string) error {
 	url := fs.String("url", "", "chat endpoint (default: ws://<server.listen>/ws/chat)")
 	tok := fs.String("token", "", "access token (default: mint one for --user with the configured secret)")
 	user := fs.String("user", store.DemoUserID, "user to mint a token for")
+	reconnectFor := fs.Duration("reconnect", 2*time.Minute, "how long to keep trying to reconnect after the connection drops (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,54 +52,77 @@ func (m *Main) chat(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	c, _, err := wsclient.Dial(*url, wsclient.Options{})
+	c, f, err := connect(*url, *tok)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w (is the server running?)", *url, err)
-	}
-	defer c.Close()
-	if err := c.Authenticate(*tok); err != nil {
 		return err
-	}
-	f, err := c.Next(15 * time.Second)
-	if err != nil {
-		return fmt.Errorf("authenticate: %w", err)
-	}
-	if f.Type != "connected" {
-		return fmt.Errorf("authenticate: %s", describe(f))
 	}
 	fmt.Fprintf(m.Stdout, "Connected as %s (session %s).\n", f.UserID, f.SessionID)
 	if f.Notice != "" {
 		fmt.Fprintf(m.Stdout, "Notice: %s\n", f.Notice)
 	}
-	t := &terminal{m: m, c: c, answered: make(chan struct{}, 1), quitting: make(chan struct{})}
+	t := newTerminal(m, c, *url, *tok, *reconnectFor)
 	// A server that keeps no conversation (protocol 1.0, or history.persist
 	// off) names none.
 	t.conversations = f.ConversationID != ""
 	if t.conversations {
 		fmt.Fprintf(m.Stdout, "Conversation %s.\n", f.ConversationID)
-		if err := t.showRecent(); err != nil {
+		if err := t.showRecent(c); err != nil {
+			_ = c.Close()
 			return err
 		}
 	}
 	fmt.Fprintln(m.Stdout, chatHelp)
-	go t.printFrames()
-	defer close(t.quitting)
-	return t.readInput(ctx)
+	go t.printFrames(c)
+	err = t.readInput(ctx)
+	t.stop()
+	return err
 }
 
 // terminal is one interactive chat: lines typed become messages, one at a
 // time, so that input piped in a burst is not answered with busy.
 type terminal struct {
 	m             *Main
-	c             *wsclient.Client
+	url, token    string
+	reconnectFor  time.Duration // how long to try to reconnect after a drop
 	conversations bool          // the server keeps conversations: history and reset work
 	waiting       bool          // a request was sent and its reply has not ended
 	answered      chan struct{} // signalled when a reply ends
-	quitting      chan struct{}
+	quitting      chan struct{} // closed when the chat ends
+	gone          chan struct{} // closed when the connection is lost for good
+	stopped       chan struct{} // closed when printFrames returns
+	idPrefix      string        // message ids, told apart from other clients' of the user
+	sent          int           // messages sent, for their ids
+	midline       bool          // printFrames left the cursor after answer text
 
-	mu     sync.Mutex // guards what printFrames learns for readInput
-	oldest string     // id of the oldest stored message shown; "" for none
-	more   bool       // the conversation has messages older than those shown
+	mu     sync.Mutex       // guards what printFrames and readInput share
+	c      *wsclient.Client // the current connection
+	up     chan struct{}    // closed while c is connected
+	err    error            // why the connection was lost for good
+	req    *request         // the reply awaited, if any
+	oldest string           // id of the oldest stored message shown; "" for none
+	more   bool             // the conversation has messages older than those shown
+}
+
+func newTerminal(m *Main, c *wsclient.Client, url, token string, reconnectFor time.Duration) *terminal {
+	t := &terminal{m: m, c: c, url: url, token: token, reconnectFor: reconnectFor,
+		answered: make(chan struct{}, 1), quitting: make(chan struct{}), gone: make(chan struct{}),
+		stopped: make(chan struct{}), up: make(chan struct{}), idPrefix: fmt.Sprintf("chat-%08x", rand.Uint32())}
+	close(t.up)
+	return t
+}
+
+// stop ends the chat: the connection is closed and printFrames has
+// returned, or soon will, should it be dialling.
+func (t *terminal) stop() {
+	close(t.quitting)
+	t.mu.Lock()
+	c := t.c
+	t.mu.Unlock()
+	_ = c.Close()
+	select {
+	case <-t.stopped:
+	case <-time.After(2 * time.Second):
+	}
 }
 
 const answerWait = 2 * time.Minute
@@ -122,8 +147,8 @@ func (t *terminal) readInput(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.c.Done():
-			return nil
+		case <-t.gone:
+			return t.failure()
 		case <-t.answered:
 			t.waiting = false
 		case line, ok := <-lines:
@@ -133,7 +158,7 @@ func (t *terminal) readInput(ctx context.Context) error {
 			}
 			if err := t.sendLine(ctx, strings.TrimSpace(line)); err != nil {
 				if errors.Is(err, io.EOF) {
-					return nil
+					return t.failure()
 				}
 				return err
 			}
@@ -148,7 +173,7 @@ func (t *terminal) sendLine(ctx context.Context, line string) error {
 	case "/quit", "/exit":
 		return io.EOF
 	case "/cancel":
-		return t.c.Send(map[string]string{"type": "cancel"})
+		return t.send(ctx, nil, func(c *wsclient.Client) error { return c.Send(map[string]string{"type": "cancel"}) })
 	case "/help":
 		fmt.Fprintln(t.m.Stdout, chatHelp)
 		return nil
@@ -163,7 +188,7 @@ func (t *terminal) sendLine(ctx context.Context, line string) error {
 		}
 		if line == "/reset" {
 			t.waiting = true
-			return t.c.Reset()
+			return t.send(ctx, &request{kind: "reset"}, (*wsclient.Client).Reset)
 		}
 		t.mu.Lock()
 		oldest, more := t.oldest, t.more
@@ -173,21 +198,23 @@ func (t *terminal) sendLine(ctx context.Context, line string) error {
 			return nil
 		}
 		t.waiting = true
-		return t.c.History(chatPage, oldest)
+		return t.send(ctx, &request{kind: "history"}, func(c *wsclient.Client) error { return c.History(chatPage, oldest) })
 	}
 	t.waitAnswer(ctx)
 	t.waiting = true
-	return t.c.Message(line, "")
+	t.sent++
+	id := fmt.Sprintf("%s-%d", t.idPrefix, t.sent)
+	return t.send(ctx, &request{kind: kindMessage, msgID: id}, func(c *wsclient.Client) error { return c.Message(line, id) })
 }
 
 // showRecent prints the last messages of the conversation, before any
 // other frame can arrive.
-func (t *terminal) showRecent() error {
-	if err := t.c.History(chatPage, ""); err != nil {
+func (t *terminal) showRecent(c *wsclient.Client) error {
+	if err := c.History(chatPage, ""); err != nil {
 		return err
 	}
 	for {
-		f, err := t.c.Next(15 * time.Second)
+		f, err := c.Next(15 * time.Second)
 		switch {
 		case errors.Is(err, wsclient.ErrTimeout):
 			// printFrames prints the page if it comes later.
@@ -253,7 +280,7 @@ func (t *terminal) waitAnswer(ctx context.Context) {
 	}
 	select {
 	case <-t.answered:
-	case <-t.c.Done():
+	case <-t.gone:
 	case <-ctx.Done():
 	case <-time.After(answerWait):
 	}
@@ -261,48 +288,70 @@ func (t *terminal) waitAnswer(ctx context.Context) {
 }
 
 // printFrames writes answers as they stream: each frame's delta, then a
-// line break and a marker when the answer is done.
-func (t *terminal) printFrames() {
-	out := t.m.Stdout
-	for {
-		f, err := t.c.Next(24 * time.Hour)
+// line break and a marker when the answer is done. It reconnects when the
+// connection drops.
+func (t *terminal) printFrames(c *wsclient.Client) {
+	defer close(t.stopped)
+	for c != nil {
+		f, err := c.Next(24 * time.Hour)
 		var ce *wsclient.CloseError
 		switch {
 		case errors.As(err, &ce):
-			select {
-			case <-t.quitting:
-			default:
-				fmt.Fprintf(out, "\n[connection closed: %d %s]\n", ce.Code, ce.Reason)
-			}
-			return
-		case err != nil:
-			continue
-		}
-		switch f.Type {
-		case "response":
-			fmt.Fprint(out, f.Delta)
-			if f.Done {
-				tag := f.FinishReason
-				if f.Cached {
-					tag += ", cached"
-				}
-				fmt.Fprintf(out, "\n[%s]\n", tag)
-				t.signal()
-			}
-		case "error":
-			fmt.Fprintf(out, "\n[error %s]\n", describe(f))
-			t.signal()
-		case "history":
-			t.printPage(f)
-			t.signal()
-		case "reset":
-			t.mu.Lock()
-			t.oldest, t.more = "", false
-			t.mu.Unlock()
-			fmt.Fprintf(out, "[new conversation %s]\n", f.ConversationID)
-			t.signal()
+			c = t.reconnect(ce)
+		case err == nil:
+			t.show(f)
 		}
 	}
+}
+
+func (t *terminal) show(f *wsclient.Frame) {
+	out := t.m.Stdout
+	switch f.Type {
+	case "response":
+		t.track(f)
+		fmt.Fprint(out, f.Delta)
+		t.midline = t.midline || f.Delta != ""
+		if f.Done {
+			tag := f.FinishReason
+			if f.Cached {
+				tag += ", cached"
+			}
+			fmt.Fprintf(out, "\n[%s]\n", tag)
+			t.midline = false
+			t.finish()
+		}
+	case "error":
+		fmt.Fprintf(out, "\n[error %s]\n", describe(f))
+		t.midline = false
+		t.finish()
+	case "history":
+		t.printPage(f)
+		t.finish()
+	case "reset":
+		t.mu.Lock()
+		t.oldest, t.more = "", false
+		t.mu.Unlock()
+		fmt.Fprintf(out, "[new conversation %s]\n", f.ConversationID)
+		t.finish()
+	}
+}
+
+// track remembers the last frame shown of the answer awaited, to resume
+// it from there should the connection drop.
+func (t *terminal) track(f *wsclient.Frame) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r := t.req; r != nil && r.kind == kindMessage && (f.ID == r.answerID || f.ReplyTo == r.msgID) {
+		r.answerID, r.seq = f.ID, f.Seq
+	}
+}
+
+// finish ends the reply awaited.
+func (t *terminal) finish() {
+	t.mu.Lock()
+	t.req = nil
+	t.mu.Unlock()
+	t.signal()
 }
 
 func (t *terminal) signal() {
