@@ -229,7 +229,7 @@ func (o options) pacing() []string {
 			o.StreamSessions, o.StreamMessages, think, o.ChatRamp))
 	}
 	if o.runs(phaseCached) {
-		lines = append(lines, fmt.Sprintf("cached phase: %d sessions ask one fixed question (warm-up run), then %d fresh sessions of the same users ask it again, spread over %s",
+		lines = append(lines, fmt.Sprintf("cached phase: %d sessions ask one fixed question (warm-up run), then %d fresh sessions of the same users ask it again, spread over %s, with history.persist off (a session that starts with its user's stored memory asks in another context, which is another cache key)",
 			o.CachedSessions, o.CachedSessions, o.ChatRamp))
 	}
 	if o.runs(phaseCapacity) {

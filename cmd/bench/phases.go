@@ -15,6 +15,12 @@ const (
 	kindAuthBaseline  targetKind = iota // baseline --mode auth
 	kindRelayBaseline                   // baseline --mode relay, with a fake model
 	kindServer                          // the real server, with a fake model
+	// kindServerNoHistory is the real server without persisted
+	// conversations, for the cached phase: a session that starts with the
+	// memory of its user's earlier ones asks the model something else than
+	// they did (the history is part of the cache key), so with persistence
+	// its repeated question is rightly never a hit.
+	kindServerNoHistory
 )
 
 // withTarget starts a fresh target (and its fake model), runs fn against
@@ -35,6 +41,8 @@ func (b *bench) withTarget(ctx context.Context, name string, kind targetKind, fn
 		t, err = b.startBaseline(ctx, name, "auth", nil)
 	case kindRelayBaseline:
 		t, err = b.startBaseline(ctx, name, "relay", model)
+	case kindServerNoHistory:
+		t, err = b.startServer(ctx, name, model, "WEALTHCOACH_HISTORY_PERSIST=false")
 	default:
 		t, err = b.startServer(ctx, name, model)
 	}
@@ -173,7 +181,7 @@ func (b *bench) streamPhase(ctx context.Context, run int, m *measurements) error
 // asks again from fresh sessions and records the cached answers' latency.
 func (b *bench) cachedPhase(ctx context.Context, run int, m *measurements) error {
 	name := fmt.Sprintf("cached%d-server", run)
-	return b.withTarget(ctx, name, kindServer, func(t *target) error {
+	return b.withTarget(ctx, name, kindServerNoHistory, func(t *target) error {
 		spec := loadSpec{URL: t.url, Sessions: b.o.CachedSessions, Messages: 1, Repeat: 1, Ramp: b.o.ChatRamp}
 		spec.Name = name + "-warmup"
 		warm, err := b.loadtest(ctx, spec)

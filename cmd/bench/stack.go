@@ -150,7 +150,7 @@ func (b *bench) startBaseline(ctx context.Context, name, mode string, model *fak
 }
 
 // startServer runs the real server against the fake model.
-func (b *bench) startServer(ctx context.Context, name string, model *fakeModel) (*target, error) {
+func (b *bench) startServer(ctx context.Context, name string, model *fakeModel, env ...string) (*target, error) {
 	listen, err := freeAddr(b.o.Host)
 	if err != nil {
 		return nil, err
@@ -161,7 +161,7 @@ func (b *bench) startServer(ctx context.Context, name string, model *fakeModel) 
 	}
 	p, err := b.procs.start(procSpec{
 		Name: name, Bin: b.bins.wealthcoach, Dir: b.dir, Log: b.log(name),
-		Args: []string{"serve"}, Env: b.serverEnv(listen, admin, model.baseURL),
+		Args: []string{"serve"}, Env: append(b.serverEnv(listen, admin, model.baseURL), env...),
 	})
 	if err != nil {
 		return nil, err
