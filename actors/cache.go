@@ -110,7 +110,7 @@ type flight struct {
 	lookingUp bool       // the store is being asked
 	leader    *actor.PID // the session answering it, once the look-up missed
 	waiters   []cacheWaiter
-	deadline  *time.Timer
+	deadline  *time.Timer // armed once someone waits on the leader
 }
 
 type cacheWaiter struct {
@@ -166,20 +166,23 @@ func (a *cacheActor) Receive(c actor.Context) {
 
 func (a *cacheActor) get(c actor.Context, m *cacheGet) {
 	w := cacheWaiter{seq: m.seq, pid: m.replyTo}
+	root, self, key := c.ActorSystem().Root, c.Self(), m.key
 	if f := a.flights[m.key]; f != nil {
 		a.node.stats.CacheCoalesced.Add(1)
 		f.waiters = append(f.waiters, w)
+		if f.deadline == nil {
+			// Someone waits now: the flight may outlive its leader's model
+			// call only by a margin; past that the waiters stop waiting.
+			gen := f.gen
+			f.deadline = time.AfterFunc(a.node.opts.Chat.Timeout+2*a.node.opts.Chat.CacheTimeout, func() {
+				root.Send(self, &cacheFlightOver{key: key, gen: gen})
+			})
+		}
 		return
 	}
 	a.gen++
 	f := &flight{gen: a.gen, waiters: []cacheWaiter{w}}
 	a.flights[m.key] = f
-	// The flight outlives its leader's model call only by a margin; past
-	// that the waiters stop waiting.
-	root, self, key, gen := c.ActorSystem().Root, c.Self(), m.key, f.gen
-	f.deadline = time.AfterFunc(a.node.opts.Chat.Timeout+2*a.node.opts.Chat.CacheTimeout, func() {
-		root.Send(self, &cacheFlightOver{key: key, gen: gen})
-	})
 	if !a.breaker.allow(time.Now()) {
 		a.node.stats.CacheSkipped.Add(1)
 		a.promote(c, m.key, f)
@@ -287,7 +290,9 @@ func (a *cacheActor) deliver(c actor.Context, key string, f *flight, answer stri
 }
 
 func (a *cacheActor) land(key string, f *flight) {
-	f.deadline.Stop()
+	if f.deadline != nil {
+		f.deadline.Stop()
+	}
 	delete(a.flights, key)
 }
 
