@@ -321,7 +321,13 @@ func (s *session) cancel(c actor.Context) {
 		// its done frame comes back forwarded.
 		if a.remote != resumePending {
 			c.Send(a.remote, &remoteCancel{})
+			return
 		}
+		// Not attached yet: stop following now, and stop the answer itself
+		// when its session answers the resume.
+		s.cancelledResume = a.id
+		s.chat.cur = nil
+		s.endAnswer()
 		return
 	}
 	s.finish("cancelled", false)

@@ -275,7 +275,10 @@ func (s *session) resumedEvent(msg any) bool {
 		}
 	case *answerAttached:
 		if a == nil || a.id != m.frame.ID {
-			// Gone meanwhile: the answer goes back to its session.
+			if s.cancelledResume == m.frame.ID {
+				s.node.root.Send(m.from, &remoteCancel{}) // cancelled before it came
+			}
+			// Either way the answer goes back to its session.
 			s.node.root.Send(m.from, &resumerGone{})
 			return true
 		}

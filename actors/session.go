@@ -67,6 +67,9 @@ type session struct {
 
 	detached *detachedState  // set once the socket dropped with an answer in flight (resume.go)
 	pending  []PendingAnswer // the user's interrupted answers, from the claim until connected
+	// cancelledResume is the id of an answer whose resume was cancelled
+	// before the answer's session replied.
+	cancelledResume string
 
 	conversation string // the current conversation's id; "" when none is kept
 	historyBusy  bool   // a history page is being loaded
