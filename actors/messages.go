@@ -33,6 +33,14 @@ const (
 	// CodeNotFound answers a frame naming something the session cannot
 	// see: an unknown, expired or foreign answer or message id.
 	CodeNotFound Code = "not_found"
+	// CodeTokenExpiring warns, Options.RefreshWarning before the token's
+	// exp, that the session ends then unless the client refreshes it; the
+	// frame carries ExpiresIn.
+	CodeTokenExpiring Code = "token_expiring"
+	// CodeRefreshRefused answers a refresh with a token that is invalid or
+	// names another user; the session goes on as it was. Its error frame
+	// says invalid_token, the code that closes at authentication.
+	CodeRefreshRefused Code = "refresh_refused"
 )
 
 // Error codes that close the connection.
@@ -58,6 +66,11 @@ const (
 	// (Node.Disconnect). The user may connect again at once: it ends
 	// sessions, it bans no one.
 	CodeSessionRevoked Code = "session_revoked"
+	// CodeSessionExpired closes a session whose token expired without a
+	// refresh (Options.ExpireSessions): 1008 "Token expired", preceded by
+	// the error token_expired. CodeTokenExpired is the token already
+	// expired at authentication.
+	CodeSessionExpired Code = "session_expired"
 )
 
 // Effect is what sending a code does to the connection.
@@ -102,6 +115,8 @@ var Codes = []CodeRule{
 	{CodeInternal, KeepsOpen},
 	{CodeUnavailable, KeepsOpen},
 	{CodeNotFound, KeepsOpen},
+	{CodeTokenExpiring, KeepsOpen},
+	{CodeRefreshRefused, KeepsOpen},
 
 	{CodeAuthRequired, Closes},
 	{CodeTokenMissing, Closes},
@@ -114,6 +129,7 @@ var Codes = []CodeRule{
 	{CodeServerShutdown, Closes},
 	{CodeSessionFailed, Closes},
 	{CodeSessionRevoked, Closes},
+	{CodeSessionExpired, Closes},
 }
 
 // Messages the transport sends to a session, one per decoded client frame.
@@ -240,6 +256,7 @@ type ErrorFrame struct {
 	Message    string
 	ReplyTo    string
 	RetryAfter int // seconds, for CodeRateLimited
+	ExpiresIn  int // seconds to the token's exp, for CodeTokenExpiring
 }
 
 // Peer is a session's view of its connection. Implementations must never
@@ -251,6 +268,9 @@ type Peer interface {
 	// conversation's id.
 	History(p *HistoryPage)
 	ResetDone(conversationID string)
+	// Reauthenticated answers a refresh: the session now ends at the new
+	// token's exp, expiresAt.
+	Reauthenticated(expiresAt time.Time)
 	Error(e *ErrorFrame)
 	Pong()
 	// Close sends the error frame code calls for, if any, then closes the

@@ -18,11 +18,12 @@ import (
 	"github.com/wealthwarriors/wealthcoach/store"
 )
 
-// TokenVerifier checks the token of an authenticate frame. An error that has
-// an Expired() bool method returning true is reported to the client as
+// TokenVerifier checks the token of an authenticate frame and returns the
+// user it names and when it expires (its exp). An error that has an
+// Expired() bool method returning true is reported to the client as
 // token_expired; any other error as invalid_token.
 type TokenVerifier interface {
-	Verify(token string) (userID string, err error)
+	Verify(token string) (userID string, expires time.Time, err error)
 }
 
 // AccountLoader loads a user and their profile in one call. It reports a
@@ -47,6 +48,16 @@ type Options struct {
 	MaxUnauthenticated    int           // sessions not yet authenticated
 	MaxMessageChars       int           // chat message limit in characters
 	MaxStashed            int           // frames held while authentication completes
+
+	// ExpireSessions makes a session live no longer than its token (SPEC
+	// 8.6): RefreshWarning before the token's exp the client is told
+	// token_expiring, a new authenticate for the same user moves the end,
+	// and TokenLeeway after exp the session closes with token_expired. Off,
+	// a session lasts as long as its socket, as clients of protocol 1.0
+	// expect.
+	ExpireSessions bool
+	RefreshWarning time.Duration
+	TokenLeeway    time.Duration // the clock skew the verifier allows on exp; zero is valid
 
 	// MaxFailures is how many panics a session survives within
 	// FailureWindow before it is closed with 1011.
@@ -86,6 +97,7 @@ func DefaultOptions() Options {
 		MaxUnauthenticated:    10_000,
 		MaxMessageChars:       4000,
 		MaxStashed:            8,
+		RefreshWarning:        time.Minute,
 		MaxFailures:           3,
 		FailureWindow:         time.Minute,
 		Chat:                  DefaultChatOptions(),
@@ -105,6 +117,7 @@ func (o *Options) setDefaults() {
 	o.MaxUnauthenticated = cmp.Or(o.MaxUnauthenticated, d.MaxUnauthenticated)
 	o.MaxMessageChars = cmp.Or(o.MaxMessageChars, d.MaxMessageChars)
 	o.MaxStashed = cmp.Or(o.MaxStashed, d.MaxStashed)
+	o.RefreshWarning = cmp.Or(o.RefreshWarning, d.RefreshWarning)
 	o.MaxFailures = cmp.Or(o.MaxFailures, d.MaxFailures)
 	o.FailureWindow = cmp.Or(o.FailureWindow, d.FailureWindow)
 	o.JournalFlushInterval = cmp.Or(o.JournalFlushInterval, d.JournalFlushInterval)

@@ -38,6 +38,8 @@ func (p *fakePeer) Close(c Code) {
 	}
 }
 
+func (p *fakePeer) Reauthenticated(exp time.Time) { p.events <- reauthenticated{exp} }
+
 func (p *fakePeer) next(t testing.TB) any {
 	t.Helper()
 	select {
@@ -66,11 +68,11 @@ func (p *fakePeer) answer(t testing.TB) *Answer {
 
 type tokenIsUser struct{}
 
-func (tokenIsUser) Verify(tok string) (string, error) {
+func (tokenIsUser) Verify(tok string) (string, time.Time, error) {
 	if u, ok := strings.CutPrefix(tok, "ok:"); ok {
-		return u, nil
+		return u, time.Now().Add(time.Hour), nil
 	}
-	return "", errors.New("bad token")
+	return "", time.Time{}, errors.New("bad token")
 }
 
 type anyAccount struct{}

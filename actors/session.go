@@ -77,6 +77,8 @@ type session struct {
 
 	chat chatState
 
+	lifetime lifetime // the token's deadline, with Options.ExpireSessions (lifetime.go)
+
 	closeCode int
 	counts    struct{ messages, answers, cacheHits int }
 }
@@ -157,7 +159,7 @@ func (s *session) authenticate(c actor.Context, m *Authenticate) {
 		s.close(CodeTokenMissing)
 		return
 	}
-	userID, err := s.node.opts.Verifier.Verify(m.Token)
+	userID, expires, err := s.node.opts.Verifier.Verify(m.Token)
 	if err != nil {
 		var exp interface{ Expired() bool }
 		if errors.As(err, &exp) && exp.Expired() {
@@ -169,6 +171,7 @@ func (s *session) authenticate(c actor.Context, m *Authenticate) {
 		return
 	}
 	s.userID = userID
+	s.lifetime.expires = expires
 	s.setState(stateAuthenticating)
 	c.Send(s.node.registry, &claim{userID: userID, sessionID: s.id, session: s.self})
 }
@@ -238,6 +241,7 @@ func (s *session) accountLoaded(c actor.Context, m *accountLoaded) {
 	s.chat.history = memoryFrom(m.account.History, s.node.opts.Chat.HistoryMessages)
 	s.account.History = nil // memory holds what is needed of it
 	s.setState(stateAuthenticated)
+	s.armLifetime(s.lifetime.expires)
 	s.peer.Connected(&Welcome{SessionID: s.id, UserID: s.userID, ConversationID: s.conversation,
 		History: len(s.chat.history), Pending: s.pending, Notice: s.node.opts.Notice})
 	s.pending = nil
@@ -267,8 +271,9 @@ func (s *session) authenticated(c actor.Context, msg any) {
 	case *Resume:
 		s.resume(c, m)
 	case *Authenticate:
-		s.node.stats.Reject(CodeAlreadyAuthenticated)
-		s.peer.Error(&ErrorFrame{Code: CodeAlreadyAuthenticated, Message: "this connection is already authenticated"})
+		s.reauthenticate(m)
+	case *tokenExpiring, *tokenEnded:
+		s.lifetimeEvent(msg)
 	case *Invalid:
 		s.node.stats.Reject(CodeBadRequest)
 		s.peer.Error(&ErrorFrame{Code: CodeBadRequest, Message: m.Reason})
@@ -340,6 +345,7 @@ func (s *session) stopping(c actor.Context) {
 	if s.authTimer != nil {
 		s.authTimer.Stop()
 	}
+	s.lifetime.stop()
 	if s.loadCancel != nil {
 		s.loadCancel()
 	}

@@ -170,6 +170,7 @@ func (c *adminCollector) addTransportMetrics(ws *Stats) {
 	c.value("wealthcoach_upgrades_total", "WebSocket connections upgraded.", "", promCounter, metricOne(&ws.Upgrades))
 	c.value("wealthcoach_upgrade_errors_total", "WebSocket handshakes that failed.", "", promCounter, metricOne(&ws.UpgradeErrors))
 	c.value("wealthcoach_origins_refused_total", "WebSocket upgrades refused for their Origin.", "", promCounter, metricOne(&ws.OriginsRefused))
+	c.value("wealthcoach_per_ip_refused_total", "WebSocket upgrades refused with 429: too many unauthenticated connections from one address.", "", promCounter, metricOne(&ws.PerIPRefused))
 	c.value("wealthcoach_accept_errors_total", "Connections the listeners failed to accept (for example too many open files).", "", promCounter, metricOne(&ws.AcceptErrors))
 	c.value("wealthcoach_frames_total", "WebSocket frames by direction.", "direction", promCounter,
 		metricEach([]string{"in", "out"}, &ws.FramesIn, &ws.FramesOut))

@@ -95,6 +95,7 @@ type transportCounts struct {
 	Upgrades       int64 `json:"upgrades"`
 	UpgradeErrors  int64 `json:"upgrade_errors"`
 	OriginsRefused int64 `json:"origins_refused"`
+	PerIPRefused   int64 `json:"per_ip_refused"`
 	AcceptErrors   int64 `json:"accept_errors"`
 	FramesIn       int64 `json:"frames_in"`
 	FramesOut      int64 `json:"frames_out"`
@@ -178,6 +179,7 @@ func (a *admin) transportReport() transportCounts {
 		Upgrades:       s.Upgrades.Load(),
 		UpgradeErrors:  s.UpgradeErrors.Load(),
 		OriginsRefused: s.OriginsRefused.Load(),
+		PerIPRefused:   s.PerIPRefused.Load(),
 		AcceptErrors:   s.AcceptErrors.Load(),
 		FramesIn:       s.FramesIn.Load(),
 		FramesOut:      s.FramesOut.Load(),

@@ -29,11 +29,11 @@ const adminUser = "u-5be0c7d19a"
 // adminVerifier takes "user:<id>" as a valid token for <id>.
 type adminVerifier struct{}
 
-func (adminVerifier) Verify(token string) (string, error) {
+func (adminVerifier) Verify(token string) (string, time.Time, error) {
 	if id, ok := strings.CutPrefix(token, "user:"); ok {
-		return id, nil
+		return id, time.Now().Add(time.Hour), nil
 	}
-	return "", errors.New("bad token")
+	return "", time.Time{}, errors.New("bad token")
 }
 
 type adminAccounts struct{}
@@ -261,7 +261,7 @@ func TestAdminStatsShape(t *testing.T) {
 		"llm":        "answer_ms,errors,in_flight,rate_limited,requests,retries,tokens_in,tokens_out,ttft_ms",
 		"latency_ms": "auth,cached_answer",
 		"transport": "accept_errors,bytes_in,bytes_out,flood_dropped,frames_in,frames_out,open_sockets,origins_refused," +
-			"silent_dropped,slow_dropped,upgrade_errors,upgrades",
+			"per_ip_refused,silent_dropped,slow_dropped,upgrade_errors,upgrades",
 		"process": "gc_cycles,goroutines,heap_alloc_bytes,heap_sys_bytes,rss_bytes",
 		"actors":  "cache,model,registry,session",
 	}

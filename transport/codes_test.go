@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"slices"
 	"testing"
 
@@ -34,6 +35,7 @@ var specCloses = map[actors.Code]specClose{
 	// the close does, in the form it already shows.
 	actors.CodeSessionFailed:  {1011, "Internal error", "internal"},
 	actors.CodeSessionRevoked: {1008, "Session revoked", "session_revoked"}, // 8.7
+	actors.CodeSessionExpired: {1008, "Token expired", "token_expired"},     // 8.7
 	codeBinaryFrame:           {1003, "Binary frames not supported", ""},
 	codeFrameTooLarge:         {1009, "", ""},
 }
@@ -44,7 +46,8 @@ var specCloses = map[actors.Code]specClose{
 var specKeepOpen = []actors.Code{
 	"bad_request", "empty_message", "message_too_long", "busy", "rate_limited",
 	"llm_unavailable", "already_authenticated", "shutting_down", "internal",
-	"not_found", "unavailable",
+	"not_found", "unavailable", "token_expiring",
+	"invalid_token", // 8.6: a refused refresh; the session goes on
 }
 
 // transportCodes are the closes the transport sends on its own.
@@ -79,11 +82,11 @@ func TestEveryCodeHasAWireForm(t *testing.T) {
 			}
 			switch effect(code) {
 			case actors.KeepsOpen:
-				if w != keepOpen {
+				if w.closes() || w.reason != "" || w.message != "" {
 					t.Fatalf("keeps the connection open, but its wire form is %+v", w)
 				}
-				if !slices.Contains(specKeepOpen, code) {
-					t.Fatalf("not an error code of SPEC's; keep-open codes go on the wire as they are")
+				if wire := cmp.Or(w.frame, code); !slices.Contains(specKeepOpen, wire) {
+					t.Fatalf("sent as %s, not an error code of SPEC's that keeps the connection open", wire)
 				}
 			case actors.Closes:
 				checkClose(t, code, w)

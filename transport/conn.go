@@ -16,7 +16,8 @@ import (
 type conn struct {
 	srv    *Server
 	ws     *gws.Conn
-	nc     *netConn // the socket under ws
+	nc     *netConn   // the socket under ws
+	client clientAddr // set before the read loop starts
 	handle actors.Handle
 	// opened is set once a session was started and handle holds it, so
 	// that any goroutine that sees it set may read handle.
@@ -29,6 +30,11 @@ type conn struct {
 	pending  atomic.Int64  // bytes queued for writing
 	lastRead atomic.Int64  // unix nanoseconds of the last frame received
 
+	// countedIP is set while the connection holds one of its address's
+	// unauthenticated slots, so that authenticating and closing, whichever
+	// comes first, give it back once.
+	countedIP atomic.Bool
+
 	// Flood guard, touched only on the read goroutine.
 	flood    *rate.Limiter
 	warnedAt time.Time
@@ -39,6 +45,7 @@ var _ actors.Peer = (*conn)(nil)
 // Connected implements actors.Peer.
 func (c *conn) Connected(w *actors.Welcome) {
 	c.authed.Store(true)
+	c.releaseIP()
 	c.nc.authenticated()
 	c.write(appendConnected(make([]byte, 0, 160+len(w.Notice)), w))
 }
@@ -55,6 +62,11 @@ func (c *conn) History(p *actors.HistoryPage) {
 // ResetDone implements actors.Peer.
 func (c *conn) ResetDone(conversationID string) {
 	c.write(appendReset(make([]byte, 0, 64), conversationID))
+}
+
+// Reauthenticated implements actors.Peer.
+func (c *conn) Reauthenticated(expiresAt time.Time) {
+	c.write(appendReauthenticated(make([]byte, 0, 48), expiresAt))
 }
 
 // Answer implements actors.Peer.
@@ -158,11 +170,22 @@ func (c *conn) logger() *slog.Logger {
 		c.log.Store(l)
 	case c.ws != nil:
 		// Not kept: the connection may yet get its session.
-		l = c.srv.log.With(slog.String("remote", c.ws.RemoteAddr().String()))
+		l = c.srv.log.With(slog.String("remote", c.remote()))
 	default:
 		l = c.srv.log
 	}
 	return l
+}
+
+// remote is the client address for log lines.
+func (c *conn) remote() string { return c.client.remote(c.ws.RemoteAddr().String()) }
+
+// releaseIP gives back the connection's unauthenticated slot, if it still
+// holds it.
+func (c *conn) releaseIP() {
+	if c.countedIP.CompareAndSwap(true, false) {
+		c.srv.perIP.release(c.client.ip)
+	}
 }
 
 // recoverCallback logs a panic in a gws callback instead of letting it end

@@ -18,9 +18,10 @@ type wireForm struct {
 	close   uint16 // 0: the code keeps the connection open
 	reason  string
 	message string // the error frame's message; empty for no error frame
-	// frame is the error frame's code when it is not the closing code's
-	// own: a closing code may share its wire code with one that keeps the
-	// connection open (session_failed is sent as internal).
+	// frame is the error frame's code when it is not the code's own: a
+	// closing code may share its wire code with one that keeps the
+	// connection open (session_failed is sent as internal), and the other
+	// way round (a refused refresh is sent as invalid_token).
 	frame actors.Code
 }
 
@@ -42,7 +43,8 @@ const (
 	closeAbnormal = 1006 // no close frame: the TCP connection dropped
 )
 
-// keepOpen is the wire form of every code that keeps the connection open.
+// keepOpen is the wire form of the codes that keep the connection open and
+// go on the wire as they are.
 var keepOpen = wireForm{}
 
 // wireForms maps every code to its wire form: each of actors.Codes, then
@@ -61,6 +63,10 @@ var wireForms = map[actors.Code]wireForm{
 	actors.CodeInternal:             keepOpen,
 	actors.CodeUnavailable:          keepOpen,
 	actors.CodeNotFound:             keepOpen,
+	actors.CodeTokenExpiring:        keepOpen,
+	// A refused refresh keeps the connection open but is sent as the code
+	// an invalid token closes with at authentication (SPEC 8.6).
+	actors.CodeRefreshRefused: {frame: actors.CodeInvalidToken},
 
 	actors.CodeAuthRequired:   {close: 1008, reason: "Authentication required", message: `the first frame must be {"type":"authenticate","token":"..."}`},
 	actors.CodeTokenMissing:   {close: 1008, reason: "Token missing", message: "the authenticate frame needs a non-empty token"},
@@ -75,6 +81,8 @@ var wireForms = map[actors.Code]wireForm{
 	actors.CodeSessionFailed: {close: 1011, reason: "Internal error", message: "the session failed and cannot continue; reconnect",
 		frame: actors.CodeInternal},
 	actors.CodeSessionRevoked: {close: 1008, reason: "Session revoked", message: "an operator ended this session; sign in again to continue"},
+	actors.CodeSessionExpired: {close: 1008, reason: "Token expired", message: "the token expired without a refresh; sign in again to continue",
+		frame: actors.CodeTokenExpired},
 
 	codeBinaryFrame:   {close: 1003, reason: "Binary frames not supported"},
 	codeFrameTooLarge: {close: 1009, reason: "Frame too large"},
@@ -558,7 +566,7 @@ func appendAnswer(b []byte, a *actors.Answer) []byte {
 
 func appendError(b []byte, e *actors.ErrorFrame) []byte {
 	b = append(b, `{"type":"error","code":`...)
-	b = appendString(b, string(e.Code))
+	b = appendString(b, string(cmp.Or(wireForms[e.Code].frame, e.Code)))
 	b = append(b, `,"message":`...)
 	b = appendString(b, e.Message)
 	if e.ReplyTo != "" {
@@ -569,6 +577,17 @@ func appendError(b []byte, e *actors.ErrorFrame) []byte {
 		b = append(b, `,"retry_after":`...)
 		b = strconv.AppendInt(b, int64(e.RetryAfter), 10)
 	}
+	if e.Code == actors.CodeTokenExpiring {
+		b = append(b, `,"expires_in":`...)
+		b = strconv.AppendInt(b, int64(e.ExpiresIn), 10)
+	}
+	return append(b, '}')
+}
+
+// appendReauthenticated is the answer to a refresh (SPEC 8.6).
+func appendReauthenticated(b []byte, expiresAt time.Time) []byte {
+	b = append(b, `{"type":"reauthenticated","expires_at":`...)
+	b = strconv.AppendInt(b, expiresAt.Unix(), 10)
 	return append(b, '}')
 }
 

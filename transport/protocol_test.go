@@ -482,6 +482,9 @@ func TestFramesAreValidJSON(t *testing.T) {
 		}}),
 		appendHistory(nil, &actors.HistoryPage{ConversationID: "c1", Messages: []actors.HistoryMessage{}}),
 		appendReset(nil, "c2"),
+		appendError(nil, &actors.ErrorFrame{Code: actors.CodeTokenExpiring, Message: "soon", ExpiresIn: 60}),
+		appendError(nil, &actors.ErrorFrame{Code: actors.CodeRefreshRefused, Message: "no"}),
+		appendReauthenticated(nil, time.Unix(1796112000, 0)),
 	}
 	want := []map[string]any{
 		{"type": "connected", "session_id": "s1", "user_id": `u"1`, "protocol": "1.1", "conversation_id": "", "history": 0.0,
@@ -503,6 +506,9 @@ func TestFramesAreValidJSON(t *testing.T) {
 		}},
 		{"type": "history", "conversation_id": "c1", "more": false, "messages": []any{}},
 		{"type": "reset", "conversation_id": "c2"},
+		{"type": "error", "code": "token_expiring", "message": "soon", "expires_in": 60.0},
+		{"type": "error", "code": "invalid_token", "message": "no"},
+		{"type": "reauthenticated", "expires_at": 1796112000.0},
 	}
 	for i, b := range frames {
 		var got map[string]any
@@ -550,6 +556,10 @@ func TestClientReadsEveryFrame(t *testing.T) {
 		{"reset", appendReset(nil, "c2"), wsclient.Frame{Type: "reset", ConversationID: "c2"}},
 		{"error", appendError(nil, &actors.ErrorFrame{Code: actors.CodeNotFound, Message: "no such answer", ReplyTo: "m1"}),
 			wsclient.Frame{Type: "error", Code: "not_found", Message: "no such answer", ReplyTo: "m1"}},
+		{"token_expiring", appendError(nil, &actors.ErrorFrame{Code: actors.CodeTokenExpiring, Message: "soon", ExpiresIn: 60}),
+			wsclient.Frame{Type: "error", Code: "token_expiring", Message: "soon", ExpiresIn: 60}},
+		{"reauthenticated", appendReauthenticated(nil, time.Unix(1796112000, 0)),
+			wsclient.Frame{Type: "reauthenticated", ExpiresAt: 1796112000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -49,6 +50,13 @@ type Options struct {
 	WriteTimeout      time.Duration // one frame's write
 	PingInterval      time.Duration // protocol ping to idle clients
 	Compression       bool          // negotiate permessage-deflate
+
+	// MaxUnauthenticatedPerIP caps the connections from one client address
+	// that have not authenticated yet; more upgrades get HTTP 429.
+	MaxUnauthenticatedPerIP int
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (see resolveClient). Empty: the TCP peer is always the client.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultOptions returns the endpoint's defaults, the only place they are
@@ -68,11 +76,14 @@ func DefaultOptions() Options {
 		MaxPendingBytes:   1 << 20,
 		WriteTimeout:      10 * time.Second,
 		PingInterval:      30 * time.Second,
+		// Enough for an office or a carrier NAT behind one address; one
+		// host alone cannot hold the node's unauthenticated slots.
+		MaxUnauthenticatedPerIP: 64,
 	}
 }
 
 // setDefaults fills the zero fields that DefaultOptions sets; the others
-// (AllowedOrigins, Dev, Compression) are off when zero.
+// (AllowedOrigins, Dev, Compression, TrustedProxies) are off when zero.
 func (o *Options) setDefaults() {
 	d := DefaultOptions()
 	o.Logger = cmp.Or(o.Logger, d.Logger)
@@ -84,6 +95,7 @@ func (o *Options) setDefaults() {
 	o.MaxPendingBytes = cmp.Or(o.MaxPendingBytes, d.MaxPendingBytes)
 	o.WriteTimeout = cmp.Or(o.WriteTimeout, d.WriteTimeout)
 	o.PingInterval = cmp.Or(o.PingInterval, d.PingInterval)
+	o.MaxUnauthenticatedPerIP = cmp.Or(o.MaxUnauthenticatedPerIP, d.MaxUnauthenticatedPerIP)
 }
 
 // Stats counts what the endpoint saw. Every field is an atomic.
@@ -91,6 +103,7 @@ type Stats struct {
 	Upgrades       atomic.Int64 // connections upgraded
 	UpgradeErrors  atomic.Int64 // failed handshakes
 	OriginsRefused atomic.Int64
+	PerIPRefused   atomic.Int64 // upgrades refused: too many unauthenticated connections from one address
 	AcceptErrors   atomic.Int64 // listener accept failures, such as too many open files
 	FramesIn       atomic.Int64
 	FramesOut      atomic.Int64
@@ -115,11 +128,13 @@ type Server struct {
 	upgrader *gws.Upgrader
 	origins  map[string]bool
 	anyOrig  bool
+	perIP    *perAddress
 
 	closed     atomic.Bool
 	conns      sync.Map // *conn -> struct{}, for heartbeats
 	refusals   logEvery // log lines about refused upgrades
 	admissions logEvery // log lines about connections the node had no room for
+	crowded    logEvery // log lines about addresses over MaxUnauthenticatedPerIP
 	stop       chan struct{}
 	done       chan struct{}
 }
@@ -130,7 +145,8 @@ func NewServer(sessions Sessions, opts Options) *Server {
 	opts.setDefaults()
 	s := &Server{opts: opts, log: opts.Logger, sessions: sessions, origins: make(map[string]bool),
 		stop: make(chan struct{}), done: make(chan struct{}), refusals: logEvery{interval: rejectLogInterval},
-		admissions: logEvery{interval: rejectLogInterval}}
+		admissions: logEvery{interval: rejectLogInterval}, crowded: logEvery{interval: rejectLogInterval},
+		perIP: newPerAddress(opts.MaxUnauthenticatedPerIP)}
 	for _, o := range opts.AllowedOrigins {
 		if o == "*" {
 			s.anyOrig = true
@@ -164,17 +180,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	client := resolveClient(r.RemoteAddr, r.Header, s.opts.TrustedProxies)
+	remote := client.remote(r.RemoteAddr)
 	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
 		s.Stats.OriginsRefused.Add(1)
-		s.refusals.log(s.log, slog.LevelInfo, "websocket origin refused", slog.String("remote", r.RemoteAddr),
+		s.refusals.log(s.log, slog.LevelInfo, "websocket origin refused", slog.String("remote", remote),
 			slog.String("origin", clip(origin, maxLoggedValue)))
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	socket, err := s.upgrade(w, r)
+	// Refused before the upgrade: a refused client costs no goroutine,
+	// buffers or session, and one host cannot fill the node's
+	// unauthenticated slots.
+	if !s.perIP.acquire(client.ip) {
+		s.Stats.PerIPRefused.Add(1)
+		s.crowded.log(s.log, slog.LevelWarn, "websocket upgrade refused: too many unauthenticated connections from one address",
+			slog.String("remote", remote), slog.Int("max", s.opts.MaxUnauthenticatedPerIP))
+		http.Error(w, "too many unauthenticated connections from this address", http.StatusTooManyRequests)
+		return
+	}
+	socket, err := s.upgrade(w, r, client)
 	if err != nil {
+		s.perIP.release(client.ip)
 		s.Stats.UpgradeErrors.Add(1)
-		s.log.Debug("websocket upgrade failed", slog.String("remote", r.RemoteAddr), slog.String("error", err.Error()))
+		s.log.Debug("websocket upgrade failed", slog.String("remote", remote), slog.String("error", err.Error()))
 		return
 	}
 	s.Stats.Upgrades.Add(1)
@@ -183,7 +212,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // upgrade hijacks the connection and hands gws the socket wrapped in a
 // netConn, which enforces the write deadline and the first-frame limit.
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, error) {
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request, client clientAddr) (*gws.Conn, error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		http.Error(w, "websocket upgrade not supported", http.StatusInternalServerError)
@@ -207,6 +236,8 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (*gws.Conn, err
 	}
 	c := socket.Session().(*conn)
 	c.nc = nc
+	c.client = client
+	c.countedIP.Store(true) // from here on the conn releases the count
 	nc.tooLarge = c.refuseOversized
 	return socket, nil
 }
@@ -271,7 +302,7 @@ func (s *Server) OnOpen(socket *gws.Conn) {
 		// A full node refuses many connections at once: one line per
 		// interval, the rest counted.
 		s.admissions.log(s.log, slog.LevelWarn, "connection refused",
-			slog.String("remote", socket.RemoteAddr().String()), slog.String("error", err.Error()))
+			slog.String("remote", c.remote()), slog.String("error", err.Error()))
 		c.Close(actors.CodeNodeUnavailable)
 		return
 	}
@@ -318,6 +349,7 @@ func (s *Server) OnClose(socket *gws.Conn, err error) {
 	s.Stats.Live.Add(-1)
 	s.conns.Delete(c)
 	c.closing.Store(true)
+	c.releaseIP() // closed before authenticating
 	if !c.opened.Load() {
 		return
 	}

@@ -61,7 +61,8 @@ func (b *bench) env(extra ...string) []string {
 }
 
 // serverEnv configures the real server and its seeding. The per-user
-// model rate limit, which would refuse a benchmark's load, is raised, and
+// model rate limit and the per-address cap, which would refuse a
+// benchmark's load, are raised, and
 // shutdown does not wait long for answers; everything else keeps its
 // default.
 func (b *bench) serverEnv(listen, admin, modelURL string) []string {
@@ -78,6 +79,9 @@ func (b *bench) serverEnv(listen, admin, modelURL string) []string {
 		"WEALTHCOACH_LLM_RATE_LIMIT_PER_MINUTE=6000",
 		"WEALTHCOACH_LLM_RATE_LIMIT_BURST=100",
 		"WEALTHCOACH_SHUTDOWN_DRAIN_TIMEOUT=2s",
+		// Every load session comes from loopback: the per-address cap on
+		// sockets still authenticating would refuse a fast ramp.
+		"WEALTHCOACH_LIMITS_MAX_UNAUTHENTICATED_PER_IP=100000",
 	)
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,9 @@ type hooks struct {
 	accounts func(actors.AccountLoader) actors.AccountLoader
 	http     func(public, admin *http.Server) // adjusts the listeners' timeouts
 	journal  func(store.Journal) store.Journal
+	// tlsReload is how often the TLS files are polled; 0 is the production
+	// transport.DefaultCertReloadInterval.
+	tlsReload time.Duration
 }
 
 func (m *Main) serve(ctx context.Context, args []string) error {
@@ -70,6 +74,10 @@ type server struct {
 }
 
 func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*server, error) {
+	proxies, err := transport.ParseTrustedProxies(cfg.Server.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
+	}
 	node, cache, err := m.newNode(cfg, log, st)
 	if err != nil {
 		return nil, err
@@ -85,6 +93,9 @@ func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*ser
 		MaxPendingBytes:   int64(cfg.Limits.MaxPendingBytes),
 		WriteTimeout:      cfg.Server.WriteTimeout,
 		Compression:       cfg.Server.Compression,
+		// Counted per client address: the peer's, or the one a trusted proxy forwarded.
+		MaxUnauthenticatedPerIP: cfg.Limits.MaxUnauthenticatedPerIP,
+		TrustedProxies:          proxies,
 	})
 	s := &server{cfg: cfg, log: log, node: node, ws: ws, store: st, cache: cache}
 	mux := http.NewServeMux()
@@ -139,6 +150,9 @@ func (m *Main) newNode(cfg config.Config, log *slog.Logger, st appStore) (*actor
 		Verifier:              verifier,
 		Accounts:              accounts,
 		AuthTimeout:           cfg.Auth.Timeout,
+		ExpireSessions:        cfg.Auth.ExpireSessions,
+		RefreshWarning:        cfg.Auth.RefreshWarning,
+		TokenLeeway:           cfg.Auth.Leeway,
 		MaxConnectionsPerUser: cfg.Limits.MaxConnectionsPerUser,
 		MaxSessions:           cfg.Limits.MaxSessions,
 		MaxUnauthenticated:    cfg.Limits.MaxUnauthenticated,
@@ -165,10 +179,11 @@ func (m *Main) newNode(cfg config.Config, log *slog.Logger, st appStore) (*actor
 // let answers in flight finish up to shutdown.drain_timeout, close every
 // session with 1001.
 func (s *server) run(ctx context.Context, m *Main) error {
-	pubLn, err := net.Listen("tcp", s.cfg.Server.Listen)
+	pubLn, scheme, stopTLS, err := s.listenPublic(m)
 	if err != nil {
-		return fmt.Errorf("server.listen: %w", err)
+		return err
 	}
+	defer stopTLS()
 	admLn, err := net.Listen("tcp", s.cfg.Admin.Listen)
 	if err != nil {
 		pubLn.Close()
@@ -184,10 +199,10 @@ func (s *server) run(ctx context.Context, m *Main) error {
 		s.pruneHistory(pruneCtx)
 	}()
 	defer func() { stopPruning(); <-pruned }()
-	s.log.Info("listening", slog.String("chat", "ws://"+pubLn.Addr().String()+"/ws/chat"),
+	s.log.Info("listening", slog.String("chat", scheme+"://"+pubLn.Addr().String()+"/ws/chat"),
 		slog.String("admin", "http://"+admLn.Addr().String()))
 	if s.cfg.Dev {
-		s.printDevHelp(m, pubLn.Addr().String())
+		s.printDevHelp(m, scheme+"://"+pubLn.Addr().String()+"/ws/chat")
 	}
 	if m.hooks.ready != nil {
 		m.hooks.ready(pubLn.Addr().String(), admLn.Addr().String())
@@ -199,6 +214,25 @@ func (s *server) run(ctx context.Context, m *Main) error {
 	}
 	s.shutdown()
 	return err
+}
+
+// listenPublic opens the public listener: wss when server.tls_cert_file is
+// set, ws otherwise. stop ends the certificate watcher; call it once the
+// listener is closed.
+func (s *server) listenPublic(m *Main) (ln net.Listener, scheme string, stop func(), err error) {
+	ln, err = net.Listen("tcp", s.cfg.Server.Listen)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("server.listen: %w", err)
+	}
+	if s.cfg.Server.TLSCertFile == "" {
+		return ln, "ws", func() {}, nil
+	}
+	certs, err := transport.NewCertReloader(s.cfg.Server.TLSCertFile, s.cfg.Server.TLSKeyFile, m.hooks.tlsReload, s.log)
+	if err != nil {
+		ln.Close()
+		return nil, "", nil, fmt.Errorf("server.tls_cert_file: %w", err)
+	}
+	return tls.NewListener(ln, certs.TLSConfig()), "wss", certs.Close, nil
 }
 
 // pruneHistory deletes the messages older than history.retention, at start
@@ -273,18 +307,18 @@ func (s *server) shutdown() {
 	s.log.Info("stopped", slog.Duration("took", time.Since(start)))
 }
 
-func (s *server) printDevHelp(m *Main, addr string) {
+func (s *server) printDevHelp(m *Main, chatURL string) {
 	token, err := auth.Mint(auth.MintOptions{Secret: []byte(s.cfg.Auth.JWTSecret), UserID: store.DemoUserID,
 		UserClaim: s.cfg.Auth.UserClaim, Issuer: s.cfg.Auth.Issuer, Audience: s.cfg.Auth.Audience, TTL: 24 * time.Hour})
 	if err != nil || !usesHMAC(s.cfg.Auth.Algorithms) {
 		return
 	}
 	fmt.Fprintf(m.Stdout, `
-Dev mode. Chat endpoint: ws://%s/ws/chat
+Dev mode. Chat endpoint: %s
 Token for the demo user (valid 24h):
   %s
 Talk to it:   go run ./cmd/wealthcoach chat --dev
 Or any WebSocket client: connect, then send {"type":"authenticate","token":"<token>"}
 
-`, addr, token)
+`, chatURL, token)
 }

@@ -1,6 +1,6 @@
 // Package testutil holds the helpers that tests of every package share:
-// polling for a condition instead of sleeping, and picking a free loopback
-// port.
+// polling for a condition instead of sleeping, picking a free loopback
+// port, and making self-signed TLS certificates.
 //
 // It imports nothing from this module, so that any package's tests,
 // including those of store and actors, can import it without a cycle.

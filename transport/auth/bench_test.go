@@ -20,7 +20,7 @@ func BenchmarkVerifyHS256(b *testing.B) {
 	token := benchToken(b, MintOptions{})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.Verify(token); err != nil {
+		if _, _, err := v.Verify(token); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -32,7 +32,7 @@ func BenchmarkVerifyHS256Parallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := v.Verify(token); err != nil {
+			if _, _, err := v.Verify(token); err != nil {
 				b.Error(err)
 				return
 			}
@@ -72,7 +72,7 @@ func BenchmarkVerifyES256(b *testing.B) {
 	token := benchToken(b, MintOptions{Algorithm: "ES256", PrivateKeyPEM: k.p256.privPEM})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.Verify(token); err != nil {
+		if _, _, err := v.Verify(token); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -83,7 +83,7 @@ func BenchmarkVerifyRejectBadSignature(b *testing.B) {
 	token := benchToken(b, MintOptions{Secret: []byte("wrong-secret")})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := v.Verify(token); err == nil {
+		if _, _, err := v.Verify(token); err == nil {
 			b.Fatal("accepted")
 		}
 	}

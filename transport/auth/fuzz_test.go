@@ -46,7 +46,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	v := mustVerifier(f, Options{Secret: testSecret})
 	f.Fuzz(func(t *testing.T, token string) {
-		user, err := v.Verify(token)
+		user, _, err := v.Verify(token)
 		if err != nil {
 			var authErr *Error
 			if !errors.As(err, &authErr) {

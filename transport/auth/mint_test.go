@@ -55,7 +55,7 @@ func TestMint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := mustVerifier(t, tc.verify).Verify(token); err != nil || got != tc.mint.UserID {
+			if got, _, err := mustVerifier(t, tc.verify).Verify(token); err != nil || got != tc.mint.UserID {
 				t.Fatalf("Verify = %q, %v; want %q", got, err, tc.mint.UserID)
 			}
 		})

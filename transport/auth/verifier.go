@@ -173,26 +173,27 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 	return nil, errNoKey
 }
 
-// Verify checks token and returns the user id it carries. The token must be
-// in compact form, base64url characters and two dots only: white space,
-// padding and the standard alphabet's '+' and '/' are malformed. Every
-// refusal is an *Error.
-func (v *Verifier) Verify(token string) (userID string, err error) {
+// Verify checks token and returns the user id it carries and its exp
+// (every token accepted has one), for a session that lives no longer than
+// its token. The token must be in compact form, base64url characters and
+// two dots only: white space, padding and the standard alphabet's '+' and
+// '/' are malformed. Every refusal is an *Error.
+func (v *Verifier) Verify(token string) (userID string, expires time.Time, err error) {
 	if len(token) > MaxTokenBytes {
-		return "", errTooLong
+		return "", time.Time{}, errTooLong
 	}
 	if !compactForm(token) {
-		return "", errMalformed
+		return "", time.Time{}, errMalformed
 	}
 	c := &claims{v: v}
 	t, err := v.parser.ParseWithClaims(token, c, v.keyFunc)
 	if err != nil {
-		return "", v.refusal(t, c, err)
+		return "", time.Time{}, v.refusal(t, c, err)
 	}
 	if c.user == "" {
-		return "", errNoUser
+		return "", time.Time{}, errNoUser
 	}
-	return c.user, nil
+	return c.user, c.exp.Time, nil
 }
 
 // compactForm reports whether token is three base64url segments without

@@ -167,7 +167,7 @@ func TestVerify(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			v := mustVerifier(t, tc.opts)
-			got, err := v.Verify(tc.token)
+			got, _, err := v.Verify(tc.token)
 			if tc.wantErr == nil {
 				if err != nil || got != tc.want {
 					t.Fatalf("Verify = %q, %v; want %q, nil", got, err, tc.want)
@@ -203,7 +203,7 @@ func TestVerify(t *testing.T) {
 func TestVerifyRefusesNonCompactTokens(t *testing.T) {
 	v := mustVerifier(t, Options{Secret: testSecret})
 	valid := mustMint(t, MintOptions{})
-	if got, err := v.Verify(valid); err != nil || got != "alice" {
+	if got, _, err := v.Verify(valid); err != nil || got != "alice" {
 		t.Fatalf("Verify(valid) = %q, %v; want alice", got, err)
 	}
 	parts := strings.Split(valid, ".")
@@ -229,7 +229,7 @@ func TestVerifyRefusesNonCompactTokens(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := v.Verify(tc.token)
+			got, _, err := v.Verify(tc.token)
 			if !errors.Is(err, errMalformed) || got != "" {
 				t.Fatalf("Verify(%q) = %q, %v; want %v", tc.token, got, err, errMalformed)
 			}
@@ -239,11 +239,11 @@ func TestVerifyRefusesNonCompactTokens(t *testing.T) {
 
 func TestErrorUnwrapsToJWTSentinels(t *testing.T) {
 	v := mustVerifier(t, Options{Secret: testSecret})
-	_, err := v.Verify(mustMint(t, MintOptions{Now: time.Now().Add(-2 * time.Hour)}))
+	_, _, err := v.Verify(mustMint(t, MintOptions{Now: time.Now().Add(-2 * time.Hour)}))
 	if !errors.Is(err, jwt.ErrTokenExpired) {
 		t.Fatalf("expired token: %v does not match jwt.ErrTokenExpired", err)
 	}
-	_, err = v.Verify(mustMint(t, MintOptions{Secret: []byte("wrong")}))
+	_, _, err = v.Verify(mustMint(t, MintOptions{Secret: []byte("wrong")}))
 	if !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
 		t.Fatalf("bad signature: %v does not match jwt.ErrTokenSignatureInvalid", err)
 	}
@@ -306,7 +306,7 @@ func TestVerifierKeepsItsSecret(t *testing.T) {
 	v := mustVerifier(t, Options{Secret: secret})
 	token := mustMint(t, MintOptions{})
 	copy(secret, "XXXX")
-	if _, err := v.Verify(token); err != nil {
+	if _, _, err := v.Verify(token); err != nil {
 		t.Fatalf("Verify after the caller changed its secret slice: %v", err)
 	}
 }
@@ -323,11 +323,11 @@ func TestVerifyConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 200 {
-				if got, err := v.Verify(good); err != nil || got != user {
+				if got, _, err := v.Verify(good); err != nil || got != user {
 					errs <- fmt.Errorf("Verify(good) = %q, %v", got, err)
 					return
 				}
-				if _, err := v.Verify(bad); !errors.Is(err, errIssuer) {
+				if _, _, err := v.Verify(bad); !errors.Is(err, errIssuer) {
 					errs <- fmt.Errorf("Verify(bad) = %v", err)
 					return
 				}

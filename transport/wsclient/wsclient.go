@@ -1,6 +1,7 @@
 package wsclient
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,6 +96,7 @@ type Options struct {
 	Buffer      int           // frames buffered before the reader waits; default 64
 	LocalAddr   *net.TCPAddr  // source address, to spread many connections over 127.0.0.x
 	Compression bool
+	TLS         *tls.Config // for wss:// URLs; nil verifies against the system roots
 }
 
 // Client is one connection.
@@ -106,7 +108,7 @@ type Client struct {
 	paused sync.Mutex // held while Pause is in effect; the reader waits on it
 }
 
-// Dial opens a connection to url (ws://host:port/ws/chat).
+// Dial opens a connection to url (ws://host:port/ws/chat, or wss://).
 func Dial(url string, o Options) (*Client, *http.Response, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
@@ -121,6 +123,9 @@ func Dial(url string, o Options) (*Client, *http.Response, error) {
 		HandshakeTimeout:  o.Timeout,
 		PermessageDeflate: gws.PermessageDeflate{Enabled: o.Compression},
 		NewSession:        func() gws.SessionStorage { return noSession{} },
+	}
+	if o.TLS != nil {
+		opt.TlsConfig = o.TLS.Clone() // gws fills in ServerName on it
 	}
 	if o.LocalAddr != nil {
 		d := &net.Dialer{LocalAddr: o.LocalAddr, Timeout: o.Timeout}

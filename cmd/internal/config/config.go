@@ -38,12 +38,23 @@ type Server struct {
 	// allows all. Native apps send no Origin and are unaffected. Default []:
 	// every browser origin is refused (outside dev mode).
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// TrustedProxies lists the CIDRs (or addresses) of the load balancers
+	// whose X-Forwarded-For names the client for per-address limits and
+	// logs; from any other peer the header is ignored. Default [].
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// WriteTimeout bounds one write to a client socket. Default 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// Compression negotiates permessage-deflate with clients that offer it.
 	// Frames stay capped at limits.max_frame_bytes after decompression.
 	// Default false.
 	Compression bool `yaml:"compression"`
+	// TLSCertFile is the PEM certificate (chain) the public listener serves
+	// wss with; set together with TLSKeyFile. A replaced file is picked up
+	// by new connections within 10s. Default "" (plain ws, e.g. behind a
+	// proxy that terminates TLS).
+	TLSCertFile string `yaml:"tls_cert_file"`
+	// TLSKeyFile is the PEM private key of TLSCertFile. Default "".
+	TLSKeyFile string `yaml:"tls_key_file"`
 }
 
 // Admin configures the operator listener (stats, metrics, health).
@@ -77,6 +88,13 @@ type Auth struct {
 	Leeway time.Duration `yaml:"leeway"`
 	// Timeout is how long a connection may stay unauthenticated. Default 30s.
 	Timeout time.Duration `yaml:"timeout"`
+	// ExpireSessions ends a session when its token expires (leeway
+	// included) unless the client sent a new token. Default false: a
+	// session lasts as long as its socket.
+	ExpireSessions bool `yaml:"expire_sessions"`
+	// RefreshWarning is how long before the token's exp the client is told
+	// token_expiring, with expire_sessions. Default 60s.
+	RefreshWarning time.Duration `yaml:"refresh_warning"`
 }
 
 // Limits caps what one connection, one user and the node may use.
@@ -88,6 +106,10 @@ type Limits struct {
 	// MaxUnauthenticated caps the node's connections that have not yet
 	// authenticated, so idle sockets cannot exhaust it. Default 10000.
 	MaxUnauthenticated int `yaml:"max_unauthenticated"`
+	// MaxUnauthenticatedPerIP caps the connections from one client address
+	// that have not authenticated yet; more are refused with HTTP 429
+	// before the upgrade. Default 64.
+	MaxUnauthenticatedPerIP int `yaml:"max_unauthenticated_per_ip"`
 	// MaxMessageChars caps a chat message in Unicode characters after
 	// trimming. Default 4000.
 	MaxMessageChars int `yaml:"max_message_chars"`
@@ -262,6 +284,7 @@ func Default() Config {
 		Server: Server{
 			Listen:         "127.0.0.1:8080",
 			AllowedOrigins: []string{},
+			TrustedProxies: []string{},
 			WriteTimeout:   ws.WriteTimeout,
 		},
 		Admin: Admin{Listen: "127.0.0.1:9090"},
@@ -270,6 +293,8 @@ func Default() Config {
 			UserClaim:  "sub",
 			Leeway:     30 * time.Second,
 			Timeout:    node.AuthTimeout,
+
+			RefreshWarning: node.RefreshWarning,
 		},
 		Limits: Limits{
 			MaxConnectionsPerUser: node.MaxConnectionsPerUser,
@@ -281,6 +306,8 @@ func Default() Config {
 			FramesPerSecond:       int(ws.FramesPerSecond), // whole, as TestRuntimeDefaultsConvertExactly checks
 			FrameBurst:            ws.FrameBurst,
 			MaxPendingBytes:       int(ws.MaxPendingBytes),
+			// The endpoint counts addresses, so the default is its own.
+			MaxUnauthenticatedPerIP: ws.MaxUnauthenticatedPerIP,
 		},
 		History: History{
 			MaxMessages:   10,

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wealthwarriors/wealthcoach/transport"
 )
 
 // MinSecretBytes is the shortest auth.jwt_secret accepted outside dev mode.
@@ -57,6 +59,15 @@ func (c *Config) validateServer(p *problems) {
 		if !isOrigin(o) {
 			p.addf("server.allowed_origins", "%q is neither \"*\" nor an origin such as \"https://app.example.com\"", o)
 		}
+	}
+	if _, err := transport.ParseTrustedProxies(c.Server.TrustedProxies); err != nil {
+		p.addf("server.trusted_proxies", "%v", err)
+	}
+	switch {
+	case c.Server.TLSCertFile != "" && c.Server.TLSKeyFile == "":
+		p.addf("server.tls_key_file", "is required when server.tls_cert_file is set (both, or neither for plain ws)")
+	case c.Server.TLSKeyFile != "" && c.Server.TLSCertFile == "":
+		p.addf("server.tls_cert_file", "is required when server.tls_key_file is set (both, or neither for plain ws)")
 	}
 	p.listen("admin.listen", c.Admin.Listen)
 	if !c.Dev && c.Admin.Token == "" && !isLoopback(c.Admin.Listen) {
