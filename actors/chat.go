@@ -18,6 +18,7 @@ import (
 type ChatOptions struct {
 	Model       Model  // nil answers every chat message with llm_unavailable
 	ModelName   string // sent as the request's model
+	Provider    string // the audit trail's provider: openai (default) or demo
 	MaxTokens   int
 	Temperature float32
 	Timeout     time.Duration // per model call, first byte to last
@@ -31,6 +32,15 @@ type ChatOptions struct {
 
 	RatePerMinute float64 // per-user bucket refill
 	Burst         int     // per-user bucket size
+
+	// DailyTokens is each user's budget of model tokens (prompt and
+	// completion, as the model reports them) per UTC day; 0 is none. Past
+	// it a chat message that misses the cache is answered budget_exceeded
+	// until 00:00 UTC.
+	DailyTokens int
+	// Now is the clock the budget's day is read from; nil is time.Now.
+	// Tests set it to cross midnight.
+	Now func() time.Time
 
 	Cache        ResponseCache // nil disables the response cache
 	CacheTTL     time.Duration // how long a stored answer lives
@@ -110,9 +120,12 @@ type answer struct {
 	started  time.Time
 
 	content   []byte
-	usage     *Usage // as the model reported it, for the done frame
-	cacheable bool   // the model said stop: the answer may be stored
-	sent      int    // bytes of content already sent
+	usage     *Usage    // as the model reported it, for the done frame
+	cacheable bool      // the model said stop: the answer may be stored
+	model     string    // the model that answered, "" for ChatOptions.ModelName
+	fallback  bool      // a fallback model answered
+	firstAt   time.Time // when the first frame was sent
+	sent      int       // bytes of content already sent
 	frames    int
 	last      time.Time // when the last frame was sent
 	timer     *time.Timer
@@ -253,11 +266,16 @@ func (s *session) chatEvent(c actor.Context, msg any) {
 			return
 		}
 		secs := int(math.Ceil(m.retryAfter.Seconds()))
+		if m.budget {
+			s.fail(CodeBudgetExceeded, "today's budget for questions is spent; it renews at 00:00 UTC", max(secs, 1))
+			return
+		}
 		s.fail(CodeRateLimited, "too many questions in a short time; try again in "+strconv.Itoa(secs)+"s", max(secs, 1))
 	case *modelDone:
 		if a == nil || m.seq != a.seq {
 			return
 		}
+		a.model, a.fallback = m.model, m.fallback
 		if m.err != nil {
 			s.cutShort(a)
 			s.fail(CodeLLMUnavailable, "the coach could not answer right now; please try again", 0)
@@ -304,6 +322,9 @@ func (s *session) onText(c actor.Context, a *answer) {
 func (s *session) flush(a *answer) {
 	content := string(a.content)
 	a.frames++
+	if a.frames == 1 {
+		a.firstAt = time.Now()
+	}
 	s.emit(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames})
 	a.sent = len(a.content)
 	a.last = time.Now()
@@ -340,10 +361,10 @@ func (s *session) finish(reason string, cached bool) {
 	content := string(a.content)
 	a.frames++
 	s.emit(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames,
-		Done: true, Cached: cached, FinishReason: reason, Model: s.node.opts.Chat.ModelName, Usage: a.usage})
+		Done: true, Cached: cached, FinishReason: reason, Model: cmp.Or(a.model, s.node.opts.Chat.ModelName), Usage: a.usage})
 	if content != "" {
 		s.chat.remember(s.node.opts.Chat.HistoryMessages, a.question, content)
-		s.journal(a, content, reason, cached)
+		s.journal(a, content, reason, cached, true)
 	}
 	if cached {
 		a.key = "" // a hit leads nothing
@@ -371,8 +392,10 @@ func (s *session) cutShort(a *answer) {
 	content := string(a.content)
 	a.frames++
 	s.emit(&Answer{ID: a.id, ReplyTo: a.replyTo, Content: content, Delta: content[a.sent:], Seq: a.frames,
-		Done: true, FinishReason: "error", Model: s.node.opts.Chat.ModelName})
+		Done: true, FinishReason: "error", Model: cmp.Or(a.model, s.node.opts.Chat.ModelName)})
 	a.sent = len(a.content)
+	// It reached the user: audited, though not an exchange of memory.
+	s.journal(a, content, "error", false, false)
 }
 
 // settleCache tells the cache actor how an answer that missed ended: its

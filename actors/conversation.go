@@ -48,24 +48,36 @@ func memoryFrom(msgs []store.Message, max int) []ModelMessage {
 	return out
 }
 
-// journal hands an exchange that entered memory to the journal writer.
-func (s *session) journal(a *answer, content, reason string, cached bool) {
+// journal hands an answer that reached the user to the journal writer: the
+// exchange, when it entered memory (content != "" and not cut short), and
+// its audit record.
+func (s *session) journal(a *answer, content, reason string, cached, inMemory bool) {
 	if s.node.journal == nil {
 		return
 	}
 	now := time.Now()
-	q := store.Message{ID: store.MessageID(a.id, store.RoleUser), ConversationID: s.conversation, UserID: s.userID,
-		Role: store.RoleUser, Content: a.question, AnswerID: a.id, At: a.started}
-	r := store.Message{ID: store.MessageID(a.id, store.RoleAssistant), ConversationID: s.conversation, UserID: s.userID,
-		Role: store.RoleAssistant, Content: content, AnswerID: a.id, ReplyTo: a.replyTo, Cached: cached,
-		FinishReason: reason, At: now}
-	s.node.root.Send(s.node.journal, &journalAppend{msgs: []store.Message{q, r}})
+	e := &journalAppend{}
+	if s.node.opts.Journal != nil && inMemory {
+		q := store.Message{ID: store.MessageID(a.id, store.RoleUser), ConversationID: s.conversation, UserID: s.userID,
+			Role: store.RoleUser, Content: a.question, AnswerID: a.id, At: a.started}
+		r := store.Message{ID: store.MessageID(a.id, store.RoleAssistant), ConversationID: s.conversation, UserID: s.userID,
+			Role: store.RoleAssistant, Content: content, AnswerID: a.id, ReplyTo: a.replyTo, Cached: cached,
+			FinishReason: reason, At: now}
+		e.msgs = []store.Message{q, r}
+	}
+	if s.node.opts.Audit != nil {
+		e.audit = s.auditRecord(a, content, reason, cached, now)
+	}
+	if e.msgs == nil && e.audit == nil {
+		return
+	}
+	s.node.root.Send(s.node.journal, e)
 }
 
 // historyRequest answers a history frame with one store query, never more
 // than one at a time per session.
 func (s *session) historyRequest(c actor.Context, m *HistoryRequest) {
-	if s.node.journal == nil {
+	if s.node.opts.Journal == nil {
 		s.rejectFrame(CodeUnavailable, "this server does not keep conversations")
 		return
 	}
@@ -120,7 +132,7 @@ func (s *session) reset(c actor.Context) {
 		s.rejectFrame(CodeBusy, "an answer is still streaming; wait for it or cancel it")
 		return
 	}
-	if s.node.journal == nil {
+	if s.node.opts.Journal == nil {
 		s.chat.history = nil
 		s.conversation = ""
 		s.peer.ResetDone(newConversationID())

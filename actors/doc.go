@@ -19,8 +19,9 @@
 //  4. A hit goes to every session of the flight as cacheResult, and each
 //     sends its single done frame. A miss goes to the first asker only,
 //     which leads: the others keep waiting for its answer.
-//  5. The leader sends modelAsk to the user's model actor, which spends a
-//     rate-limit token (or answers modelRejected) and runs the call in a
+//  5. The leader sends modelAsk to the user's model actor, which checks the
+//     user's daily token budget, spends a rate-limit token (or answers
+//     modelRejected for either) and runs the call in a
 //     goroutine of its own, sending modelText per chunk and modelDone.
 //  6. The session coalesces text into response frames through Peer.Answer,
 //     which queues the write and returns.

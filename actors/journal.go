@@ -15,16 +15,24 @@ import (
 // chat message's path, retries through a store outage with backoff, and
 // keeps at most JournalQueue exchanges waiting, dropping the oldest (counted)
 // past that. Node.FlushJournal waits for the queue to empty, at shutdown.
+// With Options.Audit each entry also carries the answer's audit record
+// (SPEC 8.5), written in the same write; an answer cut after text is
+// queued for its record alone, as it never enters memory.
 
-// journalAppend is one exchange for the store: the question and the answer.
-type journalAppend struct{ msgs []store.Message }
+// journalAppend is one answer for the store: the question and the answer
+// (none when it did not enter memory), and its audit record (nil when the
+// trail is off). The queue counts these entries.
+type journalAppend struct {
+	msgs  []store.Message
+	audit *store.AuditRecord
+}
 
 // journalTick starts a write when none is under way.
 type journalTick struct{}
 
 // journalWritten reports a write of n exchanges.
 type journalWritten struct {
-	batch [][]store.Message
+	batch []*journalAppend
 	err   error
 }
 
@@ -40,7 +48,7 @@ const (
 
 type journalWriter struct {
 	node    *Node
-	queue   [][]store.Message // exchanges waiting, oldest first
+	queue   []*journalAppend // answers waiting, oldest first
 	writing bool
 	timer   *time.Timer // a tick is pending when armed
 	armed   bool
@@ -53,7 +61,7 @@ func newJournalWriter(n *Node) *journalWriter { return &journalWriter{node: n} }
 func (w *journalWriter) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *journalAppend:
-		w.push(m.msgs)
+		w.push(m)
 		w.arm(c, w.node.opts.JournalFlushInterval)
 	case *journalTick:
 		w.armed = false
@@ -77,7 +85,7 @@ func (w *journalWriter) Receive(c actor.Context) {
 }
 
 // push queues exchanges, dropping the oldest past the queue's bound.
-func (w *journalWriter) push(exchanges ...[]store.Message) {
+func (w *journalWriter) push(exchanges ...*journalAppend) {
 	w.queue = append(w.queue, exchanges...)
 	if extra := len(w.queue) - w.node.opts.JournalQueue; extra > 0 {
 		w.queue = append(w.queue[:0], w.queue[extra:]...)
@@ -108,20 +116,33 @@ func (w *journalWriter) write(c actor.Context) {
 		return
 	}
 	k := min(len(w.queue), journalBatch)
-	batch := make([][]store.Message, k)
+	batch := make([]*journalAppend, k)
 	copy(batch, w.queue[:k])
 	w.queue = append(w.queue[:0], w.queue[k:]...)
 	w.node.stats.HistoryQueued.Store(int64(len(w.queue)))
 	w.writing = true
 	var msgs []store.Message
+	var recs []store.AuditRecord
 	for _, ex := range batch {
-		msgs = append(msgs, ex...)
+		msgs = append(msgs, ex.msgs...)
+		if ex.audit != nil {
+			recs = append(recs, *ex.audit)
+		}
 	}
-	root, self, journal := c.ActorSystem().Root, c.Self(), w.node.opts.Journal
+	root, self, journal, audit := c.ActorSystem().Root, c.Self(), w.node.opts.Journal, w.node.opts.Audit
 	w.node.io.Go(func() {
 		ctx, cancel := context.WithTimeout(w.node.ctx, journalTimeout)
 		defer cancel()
-		root.Send(self, &journalWritten{batch: batch, err: journal.AppendMessages(ctx, msgs)})
+		// Both in one write: a retry after either fails repeats both, and
+		// each store skips what an earlier attempt already stored.
+		var err error
+		if journal != nil && len(msgs) > 0 {
+			err = journal.AppendMessages(ctx, msgs)
+		}
+		if err == nil && audit != nil && len(recs) > 0 {
+			err = audit.AppendAudit(ctx, recs)
+		}
+		root.Send(self, &journalWritten{batch: batch, err: err})
 	})
 }
 

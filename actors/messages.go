@@ -20,6 +20,7 @@ const (
 	CodeMessageTooLong       Code = "message_too_long"
 	CodeBusy                 Code = "busy"
 	CodeRateLimited          Code = "rate_limited"
+	CodeBudgetExceeded       Code = "budget_exceeded" // the daily token budget is spent (SPEC 8.5); RetryAfter says until 00:00 UTC
 	CodeLLMUnavailable       Code = "llm_unavailable"
 	CodeAlreadyAuthenticated Code = "already_authenticated"
 	CodeShuttingDown         Code = "shutting_down"
@@ -109,6 +110,7 @@ var Codes = []CodeRule{
 	{CodeMessageTooLong, KeepsOpen},
 	{CodeBusy, KeepsOpen},
 	{CodeRateLimited, KeepsOpen},
+	{CodeBudgetExceeded, KeepsOpen},
 	{CodeLLMUnavailable, KeepsOpen},
 	{CodeAlreadyAuthenticated, KeepsOpen},
 	{CodeShuttingDown, KeepsOpen},
@@ -255,7 +257,7 @@ type ErrorFrame struct {
 	Code       Code
 	Message    string
 	ReplyTo    string
-	RetryAfter int // seconds, for CodeRateLimited
+	RetryAfter int // seconds, for CodeRateLimited and CodeBudgetExceeded
 	ExpiresIn  int // seconds to the token's exp, for CodeTokenExpiring
 }
 

@@ -35,6 +35,11 @@ type ModelChunk struct {
 	FinishReason     string // the model's own reason, on the last content chunk; "" on the others
 	PromptTokens     int    // set on the usage chunk, when the model sends one
 	CompletionTokens int
+	// Model names the model that answered, on the first chunk, when the
+	// provider picks among several (transport/llm's Chain); "" means the
+	// request's. Fallback is set when it is not the primary.
+	Model    string
+	Fallback bool
 }
 
 // ModelStream is an answer being streamed. Recv returns io.EOF after the
@@ -62,10 +67,12 @@ type modelAsk struct {
 	session *actor.PID
 }
 
-// modelRejected tells the session the user's rate limit is spent.
+// modelRejected tells the session the user's rate limit is spent, or with
+// budget set their daily token budget.
 type modelRejected struct {
 	seq        uint64
 	retryAfter time.Duration
+	budget     bool
 }
 
 // modelText carries new text of answer seq to the session.
@@ -87,6 +94,10 @@ type modelDone struct {
 	odd   string
 	usage *Usage // nil when the model reported none
 	err   error
+	// model is the model that answered, "" when the provider did not say
+	// (the request's). A fallback's answer is never cacheable.
+	model    string
+	fallback bool
 }
 
 // maxLoggedReason bounds the bytes of a model's finish reason that reach
@@ -134,15 +145,18 @@ type userGone struct{}
 
 type modelIdleCheck struct{}
 
-type modelFinished struct{}
+// modelFinished ends a call of the actor's; usage is what the model
+// reported for it, zero when nothing.
+type modelFinished struct{ usage Usage }
 
 // modelActor is one per user with a live session. It owns the user's rate
-// limit and runs each model call in a goroutine bounded by the session's
-// context and the request timeout.
+// limit and daily token budget and runs each model call in a goroutine
+// bounded by the session's context and the request timeout.
 type modelActor struct {
 	node   *Node
 	userID string
 	limit  Limiter
+	budget budget
 
 	inFlight  int
 	gone      bool
@@ -151,7 +165,7 @@ type modelActor struct {
 
 func (n *Node) modelProps(userID string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &modelActor{node: n, userID: userID, limit: n.newLimiter(userID)}
+		return &modelActor{node: n, userID: userID, limit: n.newLimiter(userID), budget: n.newBudget(userID)}
 	}, n.kinds[KindModel].instrument(n.dispatcher())...)
 }
 
@@ -170,11 +184,18 @@ func (m *modelActor) Receive(c actor.Context) {
 		m.ask(c, msg)
 	case *modelFinished:
 		m.inFlight--
+		m.budget.add(m.node.now(), msg.usage.PromptTokens+msg.usage.CompletionTokens)
+	case *userSpend:
+		c.Respond(m.budget.today(m.node.now()))
 	case *userGone:
 		m.gone = true
 		m.scheduleIdleCheck(c)
 	case *modelIdleCheck:
 		if m.gone && m.inFlight == 0 && m.limit.FullIn(time.Now()) == 0 {
+			// The registry may stop the actor on this: the spend outlives
+			// it in the node's book, for the user's next actor today.
+			now := m.node.now()
+			m.node.spends.park(m.userID, utcDay(now), m.budget.today(now))
 			c.Send(m.node.registry, &modelIdle{userID: m.userID})
 		} else if m.gone {
 			m.scheduleIdleCheck(c)
@@ -201,6 +222,11 @@ func (m *modelActor) scheduleIdleCheck(c actor.Context) {
 }
 
 func (m *modelActor) ask(c actor.Context, ask *modelAsk) {
+	// The budget first: a refused ask spends no rate-limit token.
+	if over, wait := m.budget.over(m.node.now()); over {
+		c.Send(ask.session, &modelRejected{seq: ask.seq, retryAfter: wait, budget: true})
+		return
+	}
 	ok, wait, err := m.limit.Allow(ask.ctx, time.Now())
 	if err != nil {
 		m.node.warnEvery("rate-limit", "rate limit unreadable; call let through", slog.String("error", err.Error()))
@@ -212,26 +238,38 @@ func (m *modelActor) ask(c actor.Context, ask *modelAsk) {
 	m.inFlight++
 	root, self := c.ActorSystem().Root, c.Self()
 	go func() {
-		defer root.Send(self, &modelFinished{})
+		// The actor hears that the call ended, with its usage, before the
+		// session does: the session's next ask then finds the spend
+		// counted, and the answer after the one that crossed the budget
+		// is refused.
+		finished := false
+		finish := func(u Usage) {
+			finished = true
+			root.Send(self, &modelFinished{usage: u})
+		}
 		defer func() {
 			// A provider's panic would end the process from this
 			// goroutine, which no supervisor watches: it fails one answer.
 			if r := recover(); r != nil {
 				m.node.stats.LLMErrors.Add(1)
 				m.node.log.Error("model call panicked", slog.Any("panic", r))
+				if !finished {
+					finish(Usage{})
+				}
 				root.Send(ask.session, &modelDone{seq: ask.seq, err: errModelPanicked})
 			}
 		}()
-		m.stream(root, ask)
+		m.stream(root, ask, finish)
 	}()
 }
 
 var errModelPanicked = errors.New("model call panicked")
 
-// stream runs one model call and sends its text and its end to the session.
-// It runs in a goroutine of the actor's, so it reads only what never
-// changes (the node and its options), never the actor's state.
-func (m *modelActor) stream(root *actor.RootContext, ask *modelAsk) {
+// stream runs one model call and sends its text and its end to the session,
+// calling finish with the usage the model reported just before the end. It
+// runs in a goroutine of the actor's, so it reads only what never changes
+// (the node and its options), never the actor's state.
+func (m *modelActor) stream(root *actor.RootContext, ask *modelAsk, finish func(Usage)) {
 	n := m.node
 	st := n.stats
 	st.LLMRequests.Add(1)
@@ -240,12 +278,13 @@ func (m *modelActor) stream(root *actor.RootContext, ask *modelAsk) {
 	ctx, cancel := context.WithTimeout(ask.ctx, n.opts.Chat.Timeout)
 	defer cancel()
 	var usage Usage
-	reason, capped, err := m.relay(ctx, root, ask, &usage)
+	var who ModelChunk // Model and Fallback of the first chunk
+	reason, capped, err := m.relay(ctx, root, ask, &usage, &who)
 	if err != nil && ask.ctx.Err() == nil {
 		st.LLMErrors.Add(1)
 		n.warnEvery("model", "model call failed", slog.String("error", err.Error()))
 	}
-	done := &modelDone{seq: ask.seq, err: err}
+	done := &modelDone{seq: ask.seq, err: err, model: who.Model, fallback: who.Fallback}
 	if usage != (Usage{}) {
 		done.usage = &usage
 	}
@@ -255,8 +294,9 @@ func (m *modelActor) stream(root *actor.RootContext, ask *modelAsk) {
 	case !ok:
 		done.finish, done.odd = finish, cutUTF8(reason, maxLoggedReason)
 	default:
-		done.finish, done.cacheable = finish, finish == "stop"
+		done.finish, done.cacheable = finish, finish == "stop" && !who.Fallback
 	}
+	finish(usage)
 	root.Send(ask.session, done)
 }
 
@@ -264,8 +304,9 @@ func (m *modelActor) stream(root *actor.RootContext, ask *modelAsk) {
 // finish reason. An answer reaching MaxAnswerBytes is cut there and the call
 // abandoned, capped true: a model that ignores max_tokens would otherwise
 // stream without end, and every frame carries the whole answer so far.
-// The token counts the model reports go to usage.
-func (m *modelActor) relay(ctx context.Context, root *actor.RootContext, ask *modelAsk, usage *Usage) (reason string, capped bool, err error) {
+// The token counts the model reports go to usage, the model that answered
+// to who.
+func (m *modelActor) relay(ctx context.Context, root *actor.RootContext, ask *modelAsk, usage *Usage, who *ModelChunk) (reason string, capped bool, err error) {
 	n := m.node
 	stream, err := n.opts.Chat.Model.Stream(ctx, ask.req)
 	if err != nil {
@@ -282,6 +323,9 @@ func (m *modelActor) relay(ctx context.Context, root *actor.RootContext, ask *mo
 		}
 		if err != nil {
 			return "", false, err
+		}
+		if ch.Model != "" {
+			who.Model, who.Fallback = ch.Model, ch.Fallback
 		}
 		n.stats.TokensIn.Add(int64(ch.PromptTokens))
 		n.stats.TokensOut.Add(int64(ch.CompletionTokens))

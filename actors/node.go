@@ -72,7 +72,13 @@ type Options struct {
 	// after it (batching what comes meanwhile), with at most JournalQueue
 	// exchanges waiting through a store outage. nil keeps memory per
 	// session (history.persist off).
-	Journal              store.Journal
+	Journal store.Journal
+	// Audit, when set, receives one record per answer that reached a user
+	// (SPEC 8.5), written by the journal writer with the conversation.
+	Audit store.AuditLog
+	// NodeID names this node in audit records; NewNode generates one when
+	// empty.
+	NodeID               string
 	JournalFlushInterval time.Duration
 	JournalQueue         int
 
@@ -147,6 +153,8 @@ type Node struct {
 	draining atomic.Bool
 	sessions sync.Map // session id -> *actor.PID, for shutdown
 
+	spends spendBook // today's spend of users whose model actor stopped
+
 	// ctx bounds every goroutine the actors start; Stop cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -169,6 +177,9 @@ func NewNode(opts Options) (*Node, error) {
 		return nil, errors.New("actors: Verifier and Accounts are required")
 	}
 	opts.setDefaults()
+	if opts.NodeID == "" {
+		opts.NodeID = newNodeID()
+	}
 	n := &Node{opts: opts, log: opts.Logger, stats: newStats(), lastWarn: make(map[string]time.Time)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.kinds = make(map[string]*KindStats, len(Kinds))
@@ -202,7 +213,7 @@ func NewNode(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn cache actor: %w", err)
 	}
-	if opts.Journal != nil {
+	if opts.Journal != nil || opts.Audit != nil {
 		n.journal, err = n.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newJournalWriter(n) },
 			actor.WithDispatcher(n.dispatcher())), "journal")
 		if err != nil {

@@ -119,6 +119,12 @@ func (r *registry) Receive(c actor.Context) {
 		}
 	case *userSessions:
 		c.Respond(r.sessionsOf(m.userID))
+	case *userSpend:
+		if e := r.users[m.userID]; e != nil && e.model != nil {
+			c.Forward(e.model) // the sender rides along: the actor answers the asker
+			return
+		}
+		c.Respond(r.node.spends.peek(m.userID, utcDay(r.node.now())))
 	case *answerDetached:
 		r.answerDetached(c, m)
 	case *answerProgress:

@@ -71,7 +71,7 @@ type Stats struct {
 var rejectionCodes = []Code{
 	CodeAuthRequired, CodeTokenMissing, CodeInvalidToken, CodeTokenExpired,
 	CodeAuthFailed, CodeAuthTimeout, CodeMaxConnections, CodeUnavailable,
-	CodeBusy, CodeRateLimited, CodeBadRequest, CodeEmptyMessage,
+	CodeBusy, CodeRateLimited, CodeBudgetExceeded, CodeBadRequest, CodeEmptyMessage,
 	CodeMessageTooLong, CodeLLMUnavailable, CodeShuttingDown, CodeInternal, CodeNotFound,
 	CodeSessionRevoked,
 }

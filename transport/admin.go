@@ -17,6 +17,7 @@ import (
 
 	"github.com/wealthwarriors/wealthcoach/actors"
 	"github.com/wealthwarriors/wealthcoach/store"
+	"github.com/wealthwarriors/wealthcoach/transport/llm"
 )
 
 // AdminOptions configures the operator endpoints served by NewAdmin.
@@ -44,6 +45,10 @@ type AdminOptions struct {
 	Logger *slog.Logger // default: discard
 	Build  string       // version shown on /stats and the dashboard; default "dev"
 
+	// Providers reports each model provider's requests, errors and breaker
+	// state (llm.Chain.Stats) for /stats and /metrics; nil shows none.
+	Providers func() []llm.ProviderStats
+
 	// Extra handlers, by ServeMux pattern, served behind the same token
 	// check: for example net/http/pprof's.
 	Extra map[string]http.Handler
@@ -64,12 +69,15 @@ type admin struct {
 	log    *slog.Logger
 	build  string
 	checks []adminCheck // sorted by name
+
+	providers func() []llm.ProviderStats // never nil
 }
 
 // registryAsker asks the registry about one user's sessions, or to close
 // them.
 type registryAsker interface {
 	UserSessions(userID string, timeout time.Duration) ([]actors.SessionInfo, error)
+	UserSpend(userID string, timeout time.Duration) (actors.Spend, error)
 	Disconnect(userID string, timeout time.Duration) (int, error)
 }
 
@@ -90,7 +98,8 @@ type adminCheck struct {
 //	/readyz            503 while draining or when a required check fails, 200 when only
 //	                   degrade-only checks fail; JSON with each check's result
 //	/stats             JSON snapshot of the node, the chat endpoint and the process
-//	/stats/users/{id}  one user's live sessions, asked of the registry
+//	/stats/users/{id}  one user's live sessions, asked of the registry, and their
+//	                   model tokens today (tokens_today; budget when one is set)
 //	/metrics           Prometheus exposition, read from the same counters on scrape
 //
 // and POST /users/{id}/disconnect, which closes that user's sessions on
@@ -155,7 +164,10 @@ func isLoopbackHost(host string) bool {
 }
 
 func newAdmin(o AdminOptions) *admin {
-	a := &admin{node: o.Node, users: o.Node, log: o.Logger, build: o.Build}
+	a := &admin{node: o.Node, users: o.Node, log: o.Logger, build: o.Build, providers: o.Providers}
+	if a.providers == nil {
+		a.providers = func() []llm.ProviderStats { return nil }
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -270,6 +282,10 @@ func (a *admin) logChange(c adminCheck, err error) {
 type userSessionsReport struct {
 	UserID   string             `json:"user_id"`
 	Sessions []userSessionEntry `json:"sessions"`
+	// TokensToday is the user's model tokens since 00:00 UTC on this
+	// node; Budget is llm.budget.daily_tokens, left out when off.
+	TokensToday int `json:"tokens_today"`
+	Budget      int `json:"budget,omitempty"`
 }
 
 type userSessionEntry struct {
@@ -287,7 +303,14 @@ func (a *admin) userSessions(w http.ResponseWriter, r *http.Request) {
 		writeAdminJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "registry did not answer in time"})
 		return
 	}
-	out := userSessionsReport{UserID: id, Sessions: make([]userSessionEntry, 0, len(infos))}
+	spend, err := a.users.UserSpend(id, adminRegistryTimeout)
+	if err != nil {
+		a.log.Warn("user spend: model actor did not answer", slog.String("error", err.Error()))
+		writeAdminJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "registry did not answer in time"})
+		return
+	}
+	out := userSessionsReport{UserID: id, Sessions: make([]userSessionEntry, 0, len(infos)),
+		TokensToday: spend.TokensToday, Budget: spend.Budget}
 	now := time.Now()
 	for _, s := range infos {
 		out.Sessions = append(out.Sessions, userSessionEntry{SessionID: s.SessionID, State: s.State,

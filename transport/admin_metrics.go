@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/wealthwarriors/wealthcoach/actors"
 	"github.com/wealthwarriors/wealthcoach/internal/metrics"
+	"github.com/wealthwarriors/wealthcoach/transport/llm"
 )
 
 // metricsHandler serves /metrics from a registry of its own, so that
@@ -80,6 +82,7 @@ func newAdminCollector(a *admin) *adminCollector {
 	c := &adminCollector{}
 	c.addSessionMetrics(a.node.Stats())
 	c.addModelMetrics(a.node.Stats())
+	c.addProviderMetrics(a.providers)
 	c.addActorMetrics(a.node)
 	c.addTransportMetrics(a.ws)
 	c.addHistograms(a.node.Stats(), a.ws)
@@ -141,6 +144,27 @@ func (c *adminCollector) addModelMetrics(st *actors.Stats) {
 	c.value("wealthcoach_llm_retries_total", "Model calls retried after 429 or 5xx.", "", promCounter, metricOne(&st.LLMRetries))
 	c.value("wealthcoach_llm_tokens_total", "Model tokens by direction.", "direction", promCounter,
 		metricEach([]string{"in", "out"}, &st.TokensIn, &st.TokensOut))
+}
+
+// addProviderMetrics labels each model provider "<index>:<model>", index 0
+// the primary: a handful of configured values.
+func (c *adminCollector) addProviderMetrics(providers func() []llm.ProviderStats) {
+	each := func(read func(llm.ProviderStats) int64) func() []seriesValue {
+		return func() []seriesValue {
+			ps := providers()
+			out := make([]seriesValue, len(ps))
+			for i, p := range ps {
+				out[i] = seriesValue{strconv.Itoa(p.Index) + ":" + p.Model, read(p)}
+			}
+			return out
+		}
+	}
+	c.value("wealthcoach_llm_provider_requests_total", "Model requests by provider, retries included.", "provider", promCounter,
+		each(func(p llm.ProviderStats) int64 { return p.Requests }))
+	c.value("wealthcoach_llm_provider_errors_total", "Failed model requests by provider, retries included.", "provider", promCounter,
+		each(func(p llm.ProviderStats) int64 { return p.Errors }))
+	c.value("wealthcoach_llm_provider_breaker_open", "1 while the provider's circuit breaker is open or half-open, else 0.", "provider", promGauge,
+		each(func(p llm.ProviderStats) int64 { return boolValue(p.Breaker != llm.BreakerClosed) }))
 }
 
 func (c *adminCollector) addActorMetrics(node *actors.Node) {

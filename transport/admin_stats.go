@@ -11,6 +11,7 @@ import (
 
 	"github.com/wealthwarriors/wealthcoach/actors"
 	"github.com/wealthwarriors/wealthcoach/internal/metrics"
+	"github.com/wealthwarriors/wealthcoach/transport/llm"
 )
 
 // statsReport is the body of /stats. Every number is read from an atomic
@@ -28,6 +29,8 @@ type statsReport struct {
 	LatencyMS     latencyReport          `json:"latency_ms"`
 	Transport     transportCounts        `json:"transport"`
 	Process       processCounts          `json:"process"`
+	// Providers are the model providers, primary first, then llm.fallbacks.
+	Providers []llm.ProviderStats `json:"providers"`
 }
 
 type sessionCounts struct {
@@ -153,6 +156,7 @@ func (a *admin) report() statsReport {
 		LatencyMS: latencyReport{Auth: quantilesOf(&st.AuthTime), CachedAnswer: quantilesOf(&st.CachedTime)},
 		Transport: a.transportReport(),
 		Process:   processReport(),
+		Providers: append([]llm.ProviderStats{}, a.providers()...), // [] rather than null
 	}
 	for _, kind := range actors.Kinds {
 		if k := a.node.Kind(kind); k != nil {

@@ -254,7 +254,7 @@ func TestAdminStatsShape(t *testing.T) {
 	_, body := f.get(t, "GET", "/stats", "")
 	m := decodeObject(t, body)
 	want := map[string]string{
-		"":           "actors,build,cache,history,latency_ms,llm,process,rejections,sessions,transport,uptime_seconds,users",
+		"":           "actors,build,cache,history,latency_ms,llm,process,providers,rejections,sessions,transport,uptime_seconds,users",
 		"history":    "dropped,errors,queued,written",
 		"sessions":   "authenticated,closed,failures,opened,stopped,streaming,unauthenticated",
 		"cache":      "breaker_open,coalesced,errors,hit_ratio,hits,misses,skipped,stores",
@@ -292,7 +292,7 @@ func TestAdminStatsShape(t *testing.T) {
 	if r.Cache.HitRatio != 0.75 {
 		t.Errorf("hit ratio %v, want 0.75", r.Cache.HitRatio)
 	}
-	if len(r.Rejections) != 18 || r.Rejections[actors.CodeBusy] != 1 || r.Rejections[actors.CodeRateLimited] != 0 {
+	if len(r.Rejections) != 19 || r.Rejections[actors.CodeBusy] != 1 || r.Rejections[actors.CodeRateLimited] != 0 {
 		t.Errorf("rejections %v: want every code, busy at 1", r.Rejections)
 	}
 	if p := r.LLM.TTFT.P50; p < 300 || p > 330 {
@@ -431,6 +431,10 @@ type slowRegistry struct{}
 
 func (slowRegistry) UserSessions(string, time.Duration) ([]actors.SessionInfo, error) {
 	return nil, errors.New("ask registry: future: timeout")
+}
+
+func (slowRegistry) UserSpend(string, time.Duration) (actors.Spend, error) {
+	return actors.Spend{}, errors.New("ask user spend: future: timeout")
 }
 
 func (slowRegistry) Disconnect(string, time.Duration) (int, error) {
@@ -626,8 +630,8 @@ func TestAdminMetrics(t *testing.T) {
 			t.Errorf("no %s", name)
 		}
 	}
-	if n := len(families["wealthcoach_rejections_total"].GetMetric()); n != 18 {
-		t.Errorf("%d rejection codes, want 18", n)
+	if n := len(families["wealthcoach_rejections_total"].GetMetric()); n != 19 {
+		t.Errorf("%d rejection codes, want 19", n)
 	}
 
 	// Labels name states, kinds and codes, never who is connected.

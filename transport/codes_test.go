@@ -46,7 +46,7 @@ var specCloses = map[actors.Code]specClose{
 var specKeepOpen = []actors.Code{
 	"bad_request", "empty_message", "message_too_long", "busy", "rate_limited",
 	"llm_unavailable", "already_authenticated", "shutting_down", "internal",
-	"not_found", "unavailable", "token_expiring",
+	"not_found", "unavailable", "token_expiring", "budget_exceeded",
 	"invalid_token", // 8.6: a refused refresh; the session goes on
 }
 

@@ -57,6 +57,7 @@ var wireForms = map[actors.Code]wireForm{
 	actors.CodeMessageTooLong:       keepOpen,
 	actors.CodeBusy:                 keepOpen,
 	actors.CodeRateLimited:          keepOpen,
+	actors.CodeBudgetExceeded:       keepOpen,
 	actors.CodeLLMUnavailable:       keepOpen,
 	actors.CodeAlreadyAuthenticated: keepOpen,
 	actors.CodeShuttingDown:         keepOpen,
@@ -573,7 +574,7 @@ func appendError(b []byte, e *actors.ErrorFrame) []byte {
 		b = append(b, `,"reply_to":`...)
 		b = appendString(b, e.ReplyTo)
 	}
-	if e.Code == actors.CodeRateLimited {
+	if e.Code == actors.CodeRateLimited || e.Code == actors.CodeBudgetExceeded {
 		b = append(b, `,"retry_after":`...)
 		b = strconv.AppendInt(b, int64(e.RetryAfter), 10)
 	}

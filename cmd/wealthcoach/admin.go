@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 
+	"github.com/wealthwarriors/wealthcoach/actors"
 	"github.com/wealthwarriors/wealthcoach/transport"
+	"github.com/wealthwarriors/wealthcoach/transport/llm"
 )
 
 // version is the build shown on /stats and the admin dashboard, set with
@@ -21,10 +23,11 @@ func (s *server) adminHandler() http.Handler {
 		Token: s.cfg.Admin.Token,
 		// Without the store the node cannot authenticate anyone; without
 		// the cache it answers from the model (SPEC 8.6).
-		Checks:   map[string]func(context.Context) error{"store": s.store.Ping},
-		Degraded: map[string]func(context.Context) error{"cache": s.cache.Ping},
-		Logger:   s.log,
-		Build:    version,
+		Checks:    map[string]func(context.Context) error{"store": s.store.Ping},
+		Degraded:  map[string]func(context.Context) error{"cache": s.cache.Ping},
+		Logger:    s.log,
+		Build:     version,
+		Providers: providerStats(s.node),
 		Extra: map[string]http.Handler{
 			"GET /debug/pprof/":        http.HandlerFunc(pprof.Index),
 			"GET /debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
@@ -33,4 +36,13 @@ func (s *server) adminHandler() http.Handler {
 			"GET /debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
 		},
 	})
+}
+
+// providerStats reads the model providers' counters when the node asks a
+// chain of them (the openai provider); nil otherwise.
+func providerStats(node *actors.Node) func() []llm.ProviderStats {
+	if c, ok := node.Model().(*llm.Chain); ok {
+		return c.Stats
+	}
+	return nil
 }

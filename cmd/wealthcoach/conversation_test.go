@@ -187,6 +187,8 @@ func TestStoreOutageLosesNoExchange(t *testing.T) {
 	if d := ts.historyStat("dropped"); d != 0 {
 		t.Fatalf("%v exchanges dropped", d)
 	}
+	// Every answer given left its audit record too.
+	ts.exportRecords(t, "out", answers)
 }
 
 // countMessages counts a user's stored messages, paging through the

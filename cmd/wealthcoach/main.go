@@ -4,6 +4,7 @@
 //	wealthcoach migrate    apply or list database migrations
 //	wealthcoach token      mint an access token for a user
 //	wealthcoach users      add or seed users
+//	wealthcoach audit      verify or export the audit trail
 //	wealthcoach chat       interactive terminal client
 //	wealthcoach fakellm    OpenAI-compatible fake model server
 //	wealthcoach loadtest   drive many sessions against a server
@@ -71,6 +72,7 @@ commands:
   migrate   apply pending database migrations (migrate up | migrate status)
   token     mint an access token for a user
   users     manage users (users add ID [--name NAME] | users seed --count N --prefix P)
+  audit     audit trail (audit verify [--user U] | audit export --user U [--since T] [--until T])
   chat      interactive terminal client
   fakellm   OpenAI-compatible fake model server, for tests and load
   loadtest  drive many sessions against a server
@@ -91,6 +93,7 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		"migrate":  m.migrate,
 		"token":    m.token,
 		"users":    m.users,
+		"audit":    m.audit,
 		"chat":     m.chat,
 		"fakellm":  m.fakellm,
 		"loadtest": m.loadtest,

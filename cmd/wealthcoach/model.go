@@ -22,6 +22,7 @@ import (
 func chatOptions(cfg config.Config, log *slog.Logger, onRetry func()) (actors.ChatOptions, error) {
 	o := actors.ChatOptions{
 		ModelName:       cfg.LLM.Model,
+		Provider:        cfg.LLMProvider(),
 		MaxTokens:       cfg.LLM.MaxTokens,
 		Temperature:     float32(cfg.LLM.Temperature),
 		Timeout:         cfg.LLM.Timeout,
@@ -29,6 +30,7 @@ func chatOptions(cfg config.Config, log *slog.Logger, onRetry func()) (actors.Ch
 		HistoryMessages: cfg.History.MaxMessages,
 		RatePerMinute:   float64(cfg.LLM.RateLimit.PerMinute),
 		Burst:           cfg.LLM.RateLimit.Burst,
+		DailyTokens:     cfg.LLM.Budget.DailyTokens,
 		CacheTTL:        cfg.Cache.TTL,
 		SharedCache:     cfg.Cache.Scope == "shared",
 		FlushInterval:   cfg.Stream.FlushInterval,
@@ -40,17 +42,39 @@ func chatOptions(cfg config.Config, log *slog.Logger, onRetry func()) (actors.Ch
 		o.Model = llm.NewDemo(llm.DemoOptions{})
 		o.ModelName = "demo"
 	case "openai":
-		o.Model = llm.NewOpenAI(llm.OpenAIOptions{
-			BaseURL:    cfg.LLM.BaseURL,
-			APIKey:     cfg.LLM.APIKey,
-			MaxRetries: cfg.LLM.MaxRetries,
-			OnRetry:    func(int, error) { onRetry() },
-		})
+		o.Model = modelChain(cfg, onRetry)
 	default:
 		return o, fmt.Errorf("llm.provider %q is not supported", cfg.LLMProvider())
 	}
 	log.Debug("chat pipeline", slog.String("model", o.ModelName), slog.String("cache_scope", cfg.Cache.Scope))
 	return o, nil
+}
+
+// modelChain puts the primary provider and llm.fallbacks behind a breaker
+// each (SPEC 8.5). Every retry counts toward its provider's breaker.
+func modelChain(cfg config.Config, onRetry func()) *llm.Chain {
+	bo := llm.BreakerOptions{Failures: cfg.LLM.Breaker.Failures, Cooldown: cfg.LLM.Breaker.Cooldown}
+	provider := func(baseURL, apiKey, model string) llm.Provider {
+		b := llm.NewBreaker(bo)
+		return llm.Provider{
+			Model: llm.NewOpenAI(llm.OpenAIOptions{
+				BaseURL:    baseURL,
+				APIKey:     apiKey,
+				MaxRetries: cfg.LLM.MaxRetries,
+				OnRetry: func(attempt int, err error) {
+					onRetry()
+					b.OnRetry(attempt, err)
+				},
+			}),
+			ModelName: model,
+			Breaker:   b,
+		}
+	}
+	ps := []llm.Provider{provider(cfg.LLM.BaseURL, cfg.LLM.APIKey, cfg.LLM.Model)}
+	for _, f := range cfg.LLM.Fallbacks {
+		ps = append(ps, provider(f.BaseURL, f.APIKey, f.Model))
+	}
+	return llm.NewChain(ps...)
 }
 
 // appCache is the response cache as the server uses it.

@@ -168,6 +168,9 @@ func (m *Main) newNode(cfg config.Config, log *slog.Logger, st appStore) (*actor
 			opts.Journal = m.hooks.journal(st)
 		}
 	}
+	if cfg.Audit.Enabled {
+		opts.Audit = st
+	}
 	if m.hooks.node != nil {
 		m.hooks.node(&opts)
 	}
@@ -196,7 +199,10 @@ func (s *server) run(ctx context.Context, m *Main) error {
 	pruned := make(chan struct{})
 	go func() {
 		defer close(pruned)
+		audited := make(chan struct{})
+		go func() { defer close(audited); s.pruneAudit(pruneCtx) }()
 		s.pruneHistory(pruneCtx)
+		<-audited
 	}()
 	defer func() { stopPruning(); <-pruned }()
 	s.log.Info("listening", slog.String("chat", scheme+"://"+pubLn.Addr().String()+"/ws/chat"),
@@ -253,6 +259,34 @@ func (s *server) pruneHistory(ctx context.Context) {
 			s.log.Warn("history retention: prune failed", slog.String("error", err.Error()))
 		case n > 0:
 			s.log.Info("history retention: pruned", slog.Int64("messages", n), slog.Duration("older_than", keep))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pruneAudit deletes the audit records older than audit.retention, at
+// start and then hourly, until ctx ends, re-anchoring each chain so that
+// audit verify still passes. A retention of 0 keeps everything.
+func (s *server) pruneAudit(ctx context.Context) {
+	keep := s.cfg.Audit.Retention
+	if keep <= 0 || !s.cfg.Audit.Enabled {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := s.store.PruneAudit(pctx, time.Now().Add(-keep))
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("audit retention: prune failed", slog.String("error", err.Error()))
+		case n > 0:
+			s.log.Info("audit retention: pruned", slog.Int64("records", n), slog.Duration("older_than", keep))
 		}
 		select {
 		case <-ctx.Done():

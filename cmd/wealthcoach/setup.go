@@ -137,6 +137,7 @@ func usesHMAC(algs []string) bool {
 type appStore interface {
 	store.Accounts
 	store.Journal
+	store.AuditLog
 	// SetHistoryMessages makes LoadAccount return the current conversation
 	// with its last n messages; 0 loads none.
 	SetHistoryMessages(n int)

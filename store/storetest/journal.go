@@ -48,6 +48,7 @@ func RunJournalSuite(t *testing.T, b JournalBackend) {
 		{"Prune", testPrune},
 		{"UnstorableText", testUnstorableText},
 		{"ProfileQuery", testHistoryProfileQuery},
+		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, b) })

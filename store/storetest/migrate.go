@@ -113,14 +113,14 @@ func testMigrateAdopt(t *testing.T, b MigrationBackend) {
 		want    string // status as "version:name:applied", in order
 	}{
 		// The old runner only ever knew 0001; goose applies the rest.
-		{"migrated", []legacyRow{{1, "init", initAppliedAt}}, "1:init:true 2:conversations:false"},
+		{"migrated", []legacyRow{{1, "init", initAppliedAt}}, "1:init:true 2:conversations:false 3:audit:false"},
 		// A newer release migrated further; this one still starts, and
 		// status shows the version it has no file for.
 		{"by a newer release", []legacyRow{{1, "init", initAppliedAt}, {2, "conversations", initAppliedAt},
-			{9999, "later", newerAppliedAt}},
-			"1:init:true 2:conversations:true 9999::true"},
+			{3, "audit", initAppliedAt}, {9999, "later", newerAppliedAt}},
+			"1:init:true 2:conversations:true 3:audit:true 9999::true"},
 		// `migrate status` on an empty database left the table and no row.
-		{"status only", nil, "1:init:false 2:conversations:false"},
+		{"status only", nil, "1:init:false 2:conversations:false 3:audit:false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,7 +272,7 @@ func testMigrateFromFirst(t *testing.T, b MigrationBackend) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	assertStatus(t, s, "1:init:true 2:conversations:true")
+	assertStatus(t, s, "1:init:true 2:conversations:true 3:audit:true")
 	s.SetHistoryMessages(10)
 	conv := store.FirstConversationID("kept")
 	msgs := Exchanges("kept", conv, "a", 1, baseTime)

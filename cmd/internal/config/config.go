@@ -17,6 +17,7 @@ type Config struct {
 	Auth     Auth     `yaml:"auth"`
 	Limits   Limits   `yaml:"limits"`
 	History  History  `yaml:"history"`
+	Audit    Audit    `yaml:"audit"`
 	LLM      LLM      `yaml:"llm"`
 	Coach    Coach    `yaml:"coach"`
 	Store    Store    `yaml:"store"`
@@ -153,6 +154,16 @@ type History struct {
 	Retention time.Duration `yaml:"retention"`
 }
 
+// Audit configures the audit trail (SPEC 8.5).
+type Audit struct {
+	// Enabled stores one hash-chained record per answer that reached a
+	// user. Default true.
+	Enabled bool `yaml:"enabled"`
+	// Retention prunes records older than it, hourly, re-anchoring each
+	// chain: 0 or at least 1h. Default 0 (keep).
+	Retention time.Duration `yaml:"retention"`
+}
+
 // LLM configures the model provider.
 type LLM struct {
 	// Provider is "openai" (any OpenAI-compatible endpoint) or "demo" (an
@@ -182,6 +193,41 @@ type LLM struct {
 	MaxRetries int `yaml:"max_retries"`
 	// RateLimit is the per-user token bucket for model calls.
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// Budget caps each user's model tokens a day.
+	Budget Budget `yaml:"budget"`
+	// Fallbacks are OpenAI-compatible providers tried in order when the
+	// primary fails before the first token, after its retries; their
+	// answers are not cached. In the environment,
+	// WEALTHCOACH_LLM_FALLBACKS holds the list as JSON. Default [].
+	Fallbacks []Fallback `yaml:"fallbacks"`
+	// Breaker skips a provider that keeps failing.
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// Budget is the per-user daily token budget (SPEC 8.5).
+type Budget struct {
+	// DailyTokens is each user's prompt and completion tokens, as the model
+	// reports them, per UTC day; past it a question that misses the cache
+	// gets budget_exceeded until 00:00 UTC. 0 is off. Counted per node.
+	// Default 0.
+	DailyTokens int `yaml:"daily_tokens"`
+}
+
+// Fallback is one provider of llm.fallbacks.
+type Fallback struct {
+	BaseURL string `yaml:"base_url" json:"base_url"`
+	APIKey  string `yaml:"api_key" json:"api_key"`
+	Model   string `yaml:"model" json:"model"`
+}
+
+// Breaker is the per-provider circuit breaker.
+type Breaker struct {
+	// Failures is how many failed requests in a row, retries included, make
+	// a provider skipped for Cooldown. Default 5.
+	Failures int `yaml:"failures"`
+	// Cooldown is how long a failing provider is skipped before one request
+	// probes it again. Default 30s.
+	Cooldown time.Duration `yaml:"cooldown"`
 }
 
 // Coach configures what the coach tells every user.
@@ -315,6 +361,7 @@ func Default() Config {
 			FlushInterval: node.JournalFlushInterval,
 			Queue:         node.JournalQueue,
 		},
+		Audit: Audit{Enabled: true},
 		LLM: LLM{
 			BaseURL:        "https://api.openai.com/v1",
 			Model:          "gpt-4o-mini",
@@ -323,6 +370,8 @@ func Default() Config {
 			MaxAnswerBytes: chat.MaxAnswerBytes,
 			Temperature:    0.7,
 			MaxRetries:     2,
+			Fallbacks:      []Fallback{},
+			Breaker:        Breaker{Failures: 5, Cooldown: 30 * time.Second},
 			RateLimit:      RateLimit{PerMinute: int(chat.RatePerMinute), Burst: chat.Burst},
 		},
 		Coach: Coach{Notice: DefaultNotice},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -95,6 +96,19 @@ func setFromString(f reflect.Value, raw string) error {
 		}
 		f.SetFloat(x)
 	case reflect.Slice:
+		if f.Type().Elem().Kind() == reflect.Struct {
+			// A list of records (llm.fallbacks) is JSON: commas cannot
+			// separate it. The decoder's error is dropped, as it may quote
+			// a secret.
+			p := reflect.New(f.Type())
+			dec := json.NewDecoder(strings.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(p.Interface()); err != nil {
+				return invalid("JSON list")
+			}
+			f.Set(p.Elem())
+			return nil
+		}
 		if f.Type().Elem().Kind() != reflect.String {
 			return fmt.Errorf("unsupported list type %s", f.Type())
 		}

@@ -85,6 +85,8 @@ const (
 func classify(key string) secretness {
 	last := key[strings.LastIndex(key, ".")+1:]
 	switch {
+	case last == "fallbacks": // a list of providers, api_keys included
+		return secret
 	case strings.Contains(last, "secret"), strings.Contains(last, "token") && !strings.Contains(last, "tokens"),
 		strings.Contains(last, "api_key"), strings.Contains(last, "password"):
 		return secret

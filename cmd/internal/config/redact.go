@@ -21,6 +21,9 @@ func (c Config) Redacted() Config {
 		switch {
 		case v.Kind() == reflect.Slice && !v.IsNil():
 			v.Set(reflect.AppendSlice(reflect.MakeSlice(v.Type(), 0, v.Len()), v))
+			if v.Type().Elem().Kind() == reflect.Struct {
+				redactRecords(v, l.key)
+			}
 		case v.Kind() != reflect.String || v.String() == "":
 		case classify(l.key) == secret:
 			v.SetString(redactedMark)
@@ -75,4 +78,21 @@ func redactQuery(raw string) string {
 		}
 	}
 	return strings.Join(parts, "&")
+}
+
+// redactRecords redacts the secrets of each record of a list (the api_key
+// of every llm.fallbacks item), which v holds as its own copy.
+func redactRecords(v reflect.Value, key string) {
+	for i := range v.Len() {
+		for _, l := range leaves(v.Index(i), key) {
+			f := l.value
+			switch {
+			case f.Kind() != reflect.String || f.String() == "":
+			case classify(l.key) == secret:
+				f.SetString(redactedMark)
+			case classify(l.key) == credential:
+				f.SetString(redactCredential(f.String()))
+			}
+		}
+	}
 }

@@ -155,6 +155,9 @@ func (c *Config) validateHistory(p *problems) {
 	if r := c.History.Retention; r > 0 && r < time.Hour {
 		p.addf("history.retention", "%s is neither 0 (keep) nor at least 1h (pruning runs hourly)", r)
 	}
+	if r := c.Audit.Retention; r > 0 && r < time.Hour {
+		p.addf("audit.retention", "%s is neither 0 (keep) nor at least 1h (pruning runs hourly)", r)
+	}
 }
 
 func (c *Config) validateLLM(p *problems) {
@@ -166,6 +169,15 @@ func (c *Config) validateLLM(p *problems) {
 		}
 		if strings.TrimSpace(l.Model) == "" {
 			p.addf("llm.model", "must not be empty")
+		}
+	}
+	for i, f := range l.Fallbacks {
+		key := "llm.fallbacks[" + strconv.Itoa(i) + "]"
+		if u, err := url.Parse(f.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.addf(key+".base_url", "must be an http or https URL")
+		}
+		if strings.TrimSpace(f.Model) == "" {
+			p.addf(key+".model", "must not be empty")
 		}
 	}
 }
