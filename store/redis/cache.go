@@ -68,16 +68,32 @@ var _ store.Cache = (*Cache)(nil)
 // connect: call Ping to check the server. Errors never contain the URL's
 // password.
 func NewCache(rawURL string, o Options) (*Cache, error) {
+	client, err := NewClient(rawURL, o)
+	if err != nil {
+		return nil, fmt.Errorf("redis cache: %w", err)
+	}
+	return &Cache{client: client, prefix: o.prefix()}, nil
+}
+
+// NewClient returns a go-redis client for rawURL with the timeouts and
+// retry policy of Options (Prefix aside), for the other users of the same
+// Redis (package cluster). It does not connect. Errors never contain the
+// URL's password.
+func NewClient(rawURL string, o Options) (*goredis.Client, error) {
 	opts, err := goredis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis cache: parse url: %w", redact.Error(err, redact.PasswordOf(rawURL)))
+		return nil, fmt.Errorf("parse url: %w", redact.Error(err, redact.PasswordOf(rawURL)))
 	}
 	o.applyTo(opts)
-	prefix := o.Prefix
-	if prefix == "" {
-		prefix = defaultPrefix
+	return goredis.NewClient(opts), nil
+}
+
+// prefix is o.Prefix or the default.
+func (o Options) prefix() string {
+	if o.Prefix == "" {
+		return defaultPrefix
 	}
-	return &Cache{client: goredis.NewClient(opts), prefix: prefix}, nil
+	return o.Prefix
 }
 
 // applyTo sets the client options. A timeout comes from o, else from the

@@ -108,6 +108,8 @@ var bounds = []bound{
 		"answers about money go stale within a month"),
 	ints("cache.max_entries", 1, 1_000_000,
 		"each entry holds up to llm.max_answer_bytes"),
+	durations("cluster.lease_ttl", 3*time.Second, 10*time.Minute,
+		"renewed every third of it; longer keeps a dead node's slots"),
 	durations("stream.flush_interval", time.Millisecond, time.Second,
 		"shorter sends a frame per token, longer looks stuck"),
 	ints("stream.flush_bytes", 1, mib,

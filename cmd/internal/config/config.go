@@ -22,6 +22,7 @@ type Config struct {
 	Coach    Coach    `yaml:"coach"`
 	Store    Store    `yaml:"store"`
 	Cache    Cache    `yaml:"cache"`
+	Cluster  Cluster  `yaml:"cluster"`
 	Stream   Stream   `yaml:"stream"`
 	Shutdown Shutdown `yaml:"shutdown"`
 	// Dev relaxes the checks meant for production: an empty auth.jwt_secret
@@ -286,6 +287,23 @@ type Cache struct {
 	MaxEntries int `yaml:"max_entries"`
 }
 
+// Cluster makes several nodes behave as one server through Redis (SPEC
+// 8.4): fleet-wide connection caps, rate limits and budgets, revocation on
+// every node, and a fleet view in /stats.
+type Cluster struct {
+	// Enabled turns the fleet on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// RedisURL is the Redis the nodes share. Default "" (cache.url).
+	RedisURL string `yaml:"redis_url"`
+	// NodeID names this node in the fleet and in audit records; it must
+	// differ between nodes. Default "" (generated at start).
+	NodeID string `yaml:"node_id"`
+	// LeaseTTL is how long a session's slot outlives its node: leases are
+	// renewed every third of it, so a node that dies frees its users'
+	// slots within it. Default 15s.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+}
+
 // Stream configures how answer text is coalesced into frames.
 type Stream struct {
 	// FlushInterval is the least time between two response frames after
@@ -384,6 +402,7 @@ func Default() Config {
 			Scope:      "user",
 			MaxEntries: 10000,
 		},
+		Cluster: Cluster{LeaseTTL: 15 * time.Second},
 		Stream: Stream{
 			FlushInterval: chat.FlushInterval,
 			FlushBytes:    chat.FlushBytes,
