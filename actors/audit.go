@@ -12,9 +12,9 @@ import (
 	"github.com/wealthwarriors/wealthcoach/store"
 )
 
-// newNodeID names a node for the audit trail: host, process and a random
+// NewNodeID names a node in the fleet and the audit trail: host, process and a random
 // part, so that a restarted process on the same host is another node.
-func newNodeID() string {
+func NewNodeID() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "node"

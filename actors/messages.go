@@ -297,6 +297,9 @@ type accountLoaded struct {
 	account store.Account
 	err     error
 	took    time.Duration
+	// full is set when the fleet refused the session a slot: the user has
+	// every connection the cap allows on other nodes.
+	full bool
 }
 
 // recovered tells a session that handling msg panicked and the supervisor

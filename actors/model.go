@@ -223,17 +223,21 @@ func (m *modelActor) scheduleIdleCheck(c actor.Context) {
 
 func (m *modelActor) ask(c actor.Context, ask *modelAsk) {
 	// The budget first: a refused ask spends no rate-limit token.
-	if over, wait := m.budget.over(m.node.now()); over {
-		c.Send(ask.session, &modelRejected{seq: ask.seq, retryAfter: wait, budget: true})
-		return
-	}
-	ok, wait, err := m.limit.Allow(ask.ctx, time.Now())
-	if err != nil {
-		m.node.warnEvery("rate-limit", "rate limit unreadable; call let through", slog.String("error", err.Error()))
-	} else if !ok {
-		m.node.stats.LLMRateLimited.Add(1)
-		c.Send(ask.session, &modelRejected{seq: ask.seq, retryAfter: wait})
-		return
+	over, overWait := m.budget.over(m.node.now())
+	fleet := m.node.opts.Fleet != nil
+	if !fleet {
+		if over {
+			c.Send(ask.session, &modelRejected{seq: ask.seq, retryAfter: overWait, budget: true})
+			return
+		}
+		ok, wait, err := m.limit.Allow(ask.ctx, time.Now())
+		if err != nil {
+			m.node.warnEvery("rate-limit", "rate limit unreadable; call let through", slog.String("error", err.Error()))
+		} else if !ok {
+			m.node.stats.LLMRateLimited.Add(1)
+			c.Send(ask.session, &modelRejected{seq: ask.seq, retryAfter: wait})
+			return
+		}
 	}
 	m.inFlight++
 	root, self := c.ActorSystem().Root, c.Self()
@@ -259,6 +263,18 @@ func (m *modelActor) ask(c actor.Context, ask *modelAsk) {
 				root.Send(ask.session, &modelDone{seq: ask.seq, err: errModelPanicked})
 			}
 		}()
+		if fleet {
+			// The fleet's limits are in Redis: asked here, off the
+			// actor, which counted this goroutine in flight.
+			ok, rej := m.fleetGate(ask, over, overWait)
+			if !ok {
+				finish(Usage{})
+				if rej != nil {
+					root.Send(ask.session, rej)
+				}
+				return
+			}
+		}
 		m.stream(root, ask, finish)
 	}()
 }
@@ -297,6 +313,9 @@ func (m *modelActor) stream(root *actor.RootContext, ask *modelAsk, finish func(
 		done.finish, done.cacheable = finish, finish == "stop" && !who.Fallback
 	}
 	finish(usage)
+	// Counted before the session hears of the end, so that its next
+	// question finds this answer's tokens spent on every node.
+	n.fleetSpend(m.userID, usage.PromptTokens+usage.CompletionTokens)
 	root.Send(ask.session, done)
 }
 

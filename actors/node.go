@@ -82,6 +82,10 @@ type Options struct {
 	JournalFlushInterval time.Duration
 	JournalQueue         int
 
+	// Fleet, when set, makes the per-user connection cap, rate limit and
+	// token budget fleet-wide (cluster.enabled); nil keeps them per node.
+	Fleet Fleet
+
 	// Notice is the disclosure sent in every connected frame; "" for none.
 	Notice string
 
@@ -178,7 +182,7 @@ func NewNode(opts Options) (*Node, error) {
 	}
 	opts.setDefaults()
 	if opts.NodeID == "" {
-		opts.NodeID = newNodeID()
+		opts.NodeID = NewNodeID()
 	}
 	n := &Node{opts: opts, log: opts.Logger, stats: newStats(), lastWarn: make(map[string]time.Time)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())

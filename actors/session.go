@@ -209,9 +209,16 @@ func (s *session) onClaim(c actor.Context, m *claimResult) {
 	ctx, cancel := context.WithTimeout(s.node.ctx, s.node.opts.LoadTimeout)
 	s.loadCancel = cancel
 	root, self, accounts, userID := c.ActorSystem().Root, s.self, s.node.opts.Accounts, s.userID
+	node, sessionID := s.node, s.id
 	s.node.io.Go(func() {
 		defer cancel()
 		start := time.Now()
+		// The fleet's cap before the load: a refused session costs the
+		// store nothing.
+		if !node.fleetLease(ctx, userID, sessionID) {
+			root.Send(self, &accountLoaded{full: true, took: time.Since(start)})
+			return
+		}
 		acct, err := accounts.LoadAccount(ctx, userID)
 		root.Send(self, &accountLoaded{account: acct, err: err, took: time.Since(start)})
 	})
@@ -220,6 +227,9 @@ func (s *session) onClaim(c actor.Context, m *claimResult) {
 func (s *session) accountLoaded(c actor.Context, m *accountLoaded) {
 	s.loadCancel = nil
 	switch {
+	case m.full:
+		s.close(CodeMaxConnections)
+		return
 	case errors.Is(m.err, store.ErrNotFound):
 		s.close(CodeAuthFailed)
 		return
@@ -362,6 +372,11 @@ func (s *session) stopping(c actor.Context) {
 		// Messages from one sender arrive in order, so the release follows
 		// the claim; releasing a slot never granted is a no-op.
 		c.Send(s.node.registry, &release{userID: s.userID, sessionID: s.id})
+	}
+	if s.claimed && s.node.opts.Fleet != nil {
+		// The lease was asked for once the claim was granted; Unlease
+		// also covers one still being asked for.
+		s.node.opts.Fleet.Unlease(s.userID, s.id)
 	}
 	if !s.authed {
 		s.node.unauth.Add(-1)
