@@ -49,6 +49,11 @@ type AdminOptions struct {
 	// state (llm.Chain.Stats) for /stats and /metrics; nil shows none.
 	Providers func() []llm.ProviderStats
 
+	// Fleet is the cluster the node belongs to: /stats gains its view,
+	// /readyz reports it as degraded while Redis is gone, and a
+	// disconnect reaches every node. nil for a node on its own.
+	Fleet Fleet
+
 	// Extra handlers, by ServeMux pattern, served behind the same token
 	// check: for example net/http/pprof's.
 	Extra map[string]http.Handler
@@ -71,6 +76,7 @@ type admin struct {
 	checks []adminCheck // sorted by name
 
 	providers func() []llm.ProviderStats // never nil
+	fleet     Fleet                      // nil for a node on its own
 }
 
 // registryAsker asks the registry about one user's sessions, or to close
@@ -103,7 +109,8 @@ type adminCheck struct {
 //	/metrics           Prometheus exposition, read from the same counters on scrape
 //
 // and POST /users/{id}/disconnect, which closes that user's sessions on
-// this node with 1008 "Session revoked" and answers how many it told.
+// this node with 1008 "Session revoked", and with a Fleet on every other
+// node, and answers how many it told.
 //
 // When Token is set every path but "/" requires it: the page holds no
 // data and asks for the token, which it sends with its own requests.
@@ -164,7 +171,7 @@ func isLoopbackHost(host string) bool {
 }
 
 func newAdmin(o AdminOptions) *admin {
-	a := &admin{node: o.Node, users: o.Node, log: o.Logger, build: o.Build, providers: o.Providers}
+	a := &admin{node: o.Node, users: o.Node, log: o.Logger, build: o.Build, providers: o.Providers, fleet: o.Fleet}
 	if a.providers == nil {
 		a.providers = func() []llm.ProviderStats { return nil }
 	}
@@ -186,6 +193,9 @@ func newAdmin(o AdminOptions) *admin {
 			panic("transport: readiness check " + name + " is in both Checks and Degraded")
 		}
 		a.checks = append(a.checks, adminCheck{name: name, run: run, failed: new(atomic.Bool)})
+	}
+	if o.Fleet != nil {
+		a.checks = append(a.checks, adminCheck{name: "cluster", run: fleetCheck(o.Fleet), failed: new(atomic.Bool)})
 	}
 	sort.Slice(a.checks, func(i, j int) bool { return a.checks[i].name < a.checks[j].name })
 	return a
@@ -322,7 +332,10 @@ func (a *admin) userSessions(w http.ResponseWriter, r *http.Request) {
 
 type disconnectReport struct {
 	UserID   string `json:"user_id"`
-	Sessions int    `json:"sessions"` // sessions told to close
+	Sessions int    `json:"sessions"` // sessions told to close on this node
+	// Nodes is how many nodes of the fleet heard the revocation, this one
+	// included (it closes its own sessions directly), with a fleet.
+	Nodes *int64 `json:"nodes,omitempty"`
 }
 
 // disconnect closes a user's live sessions on this node with 1008
@@ -342,7 +355,20 @@ func (a *admin) disconnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("user sessions revoked", slog.String("user", id), slog.Int("sessions", n))
-	writeAdminJSON(w, http.StatusOK, disconnectReport{UserID: id, Sessions: n})
+	report := disconnectReport{UserID: id, Sessions: n}
+	if a.fleet != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), adminRegistryTimeout)
+		defer cancel()
+		nodes, err := a.fleet.Revoke(ctx, id)
+		if err != nil {
+			a.log.Warn("disconnect user: the fleet could not be told", slog.String("user", id), slog.String("error", err.Error()))
+			writeAdminJSON(w, http.StatusBadGateway, map[string]any{"user_id": id, "sessions": n,
+				"error": "sessions closed on this node only: the fleet's redis is unreachable"})
+			return
+		}
+		report.Nodes = &nodes
+	}
+	writeAdminJSON(w, http.StatusOK, report)
 }
 
 func writeAdminJSON(w http.ResponseWriter, status int, v any) {

@@ -86,6 +86,7 @@ func newAdminCollector(a *admin) *adminCollector {
 	c.addActorMetrics(a.node)
 	c.addTransportMetrics(a.ws)
 	c.addHistograms(a.node.Stats(), a.ws)
+	c.addFleetMetrics(a.fleet)
 	c.value("wealthcoach_draining", "1 once the node drains for shutdown.", "", promGauge, func() []seriesValue {
 		return []seriesValue{{value: metricBool(a.node.Draining())}}
 	})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/cluster"
 	"github.com/wealthwarriors/wealthcoach/internal/metrics"
 	"github.com/wealthwarriors/wealthcoach/transport/llm"
 )
@@ -31,6 +32,8 @@ type statsReport struct {
 	Process       processCounts          `json:"process"`
 	// Providers are the model providers, primary first, then llm.fallbacks.
 	Providers []llm.ProviderStats `json:"providers"`
+	// Cluster is the fleet, when cluster.enabled is on (SPEC 8.4).
+	Cluster *cluster.View `json:"cluster,omitempty"`
 }
 
 type sessionCounts struct {
@@ -157,6 +160,10 @@ func (a *admin) report() statsReport {
 		Transport: a.transportReport(),
 		Process:   processReport(),
 		Providers: append([]llm.ProviderStats{}, a.providers()...), // [] rather than null
+	}
+	if a.fleet != nil {
+		v := a.fleet.Report()
+		r.Cluster = &v
 	}
 	for _, kind := range actors.Kinds {
 		if k := a.node.Kind(kind); k != nil {

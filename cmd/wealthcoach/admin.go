@@ -28,6 +28,7 @@ func (s *server) adminHandler() http.Handler {
 		Logger:    s.log,
 		Build:     version,
 		Providers: providerStats(s.node),
+		Fleet:     s.adminFleet(),
 		Extra: map[string]http.Handler{
 			"GET /debug/pprof/":        http.HandlerFunc(pprof.Index),
 			"GET /debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
@@ -45,4 +46,13 @@ func providerStats(node *actors.Node) func() []llm.ProviderStats {
 		return c.Stats
 	}
 	return nil
+}
+
+// adminFleet is the fleet for the operator endpoints: nil, not a nil
+// *cluster.Fleet, for a node on its own.
+func (s *server) adminFleet() transport.Fleet {
+	if s.fleet == nil {
+		return nil
+	}
+	return s.fleet
 }

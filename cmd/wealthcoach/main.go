@@ -71,7 +71,8 @@ commands:
   serve     run the chat server (public WebSocket + admin listener)
   migrate   apply pending database migrations (migrate up | migrate status)
   token     mint an access token for a user
-  users     manage users (users add ID [--name NAME] | users seed --count N --prefix P)
+  users     manage users (users add ID [--name NAME] | users seed --count N --prefix P |
+            users disable ID | users enable ID)
   audit     audit trail (audit verify [--user U] | audit export --user U [--since T] [--until T])
   chat      interactive terminal client
   fakellm   OpenAI-compatible fake model server, for tests and load

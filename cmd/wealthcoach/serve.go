@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/cluster"
 	"github.com/wealthwarriors/wealthcoach/cmd/internal/config"
 	"github.com/wealthwarriors/wealthcoach/store"
 	"github.com/wealthwarriors/wealthcoach/transport"
@@ -69,6 +71,7 @@ type server struct {
 	ws     *transport.Server
 	store  appStore
 	cache  appCache
+	fleet  *cluster.Fleet // nil unless cluster.enabled
 	public *http.Server
 	admin  *http.Server
 }
@@ -78,7 +81,7 @@ func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*ser
 	if err != nil {
 		return nil, fmt.Errorf("server.trusted_proxies: %w", err)
 	}
-	node, cache, err := m.newNode(cfg, log, st)
+	node, cache, fleet, err := m.newNode(cfg, log, st)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +100,7 @@ func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*ser
 		MaxUnauthenticatedPerIP: cfg.Limits.MaxUnauthenticatedPerIP,
 		TrustedProxies:          proxies,
 	})
-	s := &server{cfg: cfg, log: log, node: node, ws: ws, store: st, cache: cache}
+	s := &server{cfg: cfg, log: log, node: node, ws: ws, store: st, cache: cache, fleet: fleet}
 	mux := http.NewServeMux()
 	mux.Handle("/ws/chat", ws)
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
@@ -119,15 +122,16 @@ func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*ser
 	return s, nil
 }
 
-// newNode builds the actor system with its verifier, store, model and cache.
-func (m *Main) newNode(cfg config.Config, log *slog.Logger, st appStore) (*actors.Node, appCache, error) {
+// newNode builds the actor system with its verifier, store, model and
+// cache, and its member of the fleet when cluster.enabled is on.
+func (m *Main) newNode(cfg config.Config, log *slog.Logger, st appStore) (*actors.Node, appCache, *cluster.Fleet, error) {
 	vopts, err := verifierOptions(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	verifier, err := auth.NewVerifier(vopts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("auth: %w", err)
+		return nil, nil, nil, fmt.Errorf("auth: %w", err)
 	}
 	var accounts actors.AccountLoader = st
 	if m.hooks.accounts != nil {
@@ -138,11 +142,16 @@ func (m *Main) newNode(cfg config.Config, log *slog.Logger, st appStore) (*actor
 	var node *actors.Node
 	chat, err := chatOptions(cfg, log, func() { node.Stats().LLMRetries.Add(1) })
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cache, err := openCache(cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	nodeID := cmp.Or(cfg.Cluster.NodeID, actors.NewNodeID())
+	fleet, err := newFleet(cfg, log, nodeID, &node)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	chat.Cache = cache
 	opts := actors.Options{
@@ -161,6 +170,10 @@ func (m *Main) newNode(cfg config.Config, log *slog.Logger, st appStore) (*actor
 		JournalFlushInterval:  cfg.History.FlushInterval,
 		JournalQueue:          cfg.History.Queue,
 		Notice:                cfg.Coach.Notice,
+		NodeID:                nodeID,
+	}
+	if fleet != nil {
+		opts.Fleet = fleet
 	}
 	if cfg.History.Persist {
 		opts.Journal = st
@@ -175,7 +188,7 @@ func (m *Main) newNode(cfg config.Config, log *slog.Logger, st appStore) (*actor
 		m.hooks.node(&opts)
 	}
 	node, err = actors.NewNode(opts)
-	return node, cache, err
+	return node, cache, fleet, err
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -205,6 +218,15 @@ func (s *server) run(ctx context.Context, m *Main) error {
 		<-audited
 	}()
 	defer func() { stopPruning(); <-pruned }()
+	if s.fleet != nil {
+		fleetCtx, leave := context.WithCancel(context.Background())
+		left := make(chan struct{})
+		go func() { defer close(left); s.fleet.Run(fleetCtx) }()
+		// Deferred before shutdown runs, so it runs after: the fleet
+		// outlives the sessions, whose slots it releases as they close,
+		// then releases the rest and leaves.
+		defer func() { leave(); <-left }()
+	}
 	s.log.Info("listening", slog.String("chat", scheme+"://"+pubLn.Addr().String()+"/ws/chat"),
 		slog.String("admin", "http://"+admLn.Addr().String()))
 	if s.cfg.Dev {

@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/cluster"
 	"github.com/wealthwarriors/wealthcoach/cmd/internal/config"
 	"github.com/wealthwarriors/wealthcoach/store"
 )
 
 func (m *Main) users(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprintln(m.Stderr, "usage: wealthcoach users add ID [--name NAME] | users seed --count N --prefix P")
+		fmt.Fprintln(m.Stderr, "usage: wealthcoach users add ID [--name NAME] | users seed --count N --prefix P | users disable ID | users enable ID")
 		return errUsage
 	}
 	switch args[0] {
@@ -20,8 +21,12 @@ func (m *Main) users(ctx context.Context, args []string) error {
 		return m.usersAdd(ctx, args[1:])
 	case "seed":
 		return m.usersSeed(ctx, args[1:])
+	case "disable":
+		return m.usersSetDisabled(ctx, args[1:], true)
+	case "enable":
+		return m.usersSetDisabled(ctx, args[1:], false)
 	default:
-		fmt.Fprintf(m.Stderr, "unknown users command %q: want add or seed\n", args[0])
+		fmt.Fprintf(m.Stderr, "unknown users command %q: want add, seed, disable or enable\n", args[0])
 		return errUsage
 	}
 }
@@ -50,6 +55,60 @@ func (m *Main) usersAdd(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "added user %s\n", pos[0])
+	return nil
+}
+
+// usersSetDisabled disables or enables a user. A disabled user can no
+// longer authenticate; with cluster.enabled their open sessions on every
+// node are closed too (1008 "Session revoked"). Without the fleet, open
+// sessions go on until they reconnect: POST /users/{id}/disconnect on each
+// node's admin listener ends them.
+func (m *Main) usersSetDisabled(ctx context.Context, args []string, disabled bool) error {
+	verb := map[bool]string{true: "disable", false: "enable"}[disabled]
+	fs, common := m.flagSet("users " + verb)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(m.Stderr, "usage: wealthcoach users %s ID\n", verb)
+		return errUsage
+	}
+	id := pos[0]
+	cfg, _, err := m.loadConfigFor(*common, (*config.Config).ValidateStore)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SetDisabled(ctx, id, disabled); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no user %q", id)
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "%sd user %s\n", verb, id)
+	if !disabled {
+		return nil
+	}
+	if !cfg.Cluster.Enabled {
+		fmt.Fprintln(m.Stdout, "open sessions go on until they reconnect; POST /users/"+id+"/disconnect on each node ends them")
+		return nil
+	}
+	rdb, err := fleetRedis(cfg, newLogger(cfg, m.Stderr))
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	nodes, err := cluster.PublishRevoke(pctx, rdb, cfg.Cache.Prefix, id)
+	if err != nil {
+		return fmt.Errorf("user disabled, but the fleet could not be told to close the open sessions: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "told %d nodes to close the user's open sessions\n", nodes)
 	return nil
 }
 
