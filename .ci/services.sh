@@ -50,3 +50,17 @@ fi
 if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
   apt_install chromium || true
 fi
+
+# The load-balancer tests run Debian's nginx as their own processes, under
+# their own prefix. Debian starts a package's service on install unless
+# policy-rc.d forbids it: forbid it for this install, the system nginx is
+# never wanted here.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  made_policy=
+  if [ "$(id -u)" = 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
+  apt_install --no-install-recommends nginx-light || true
+  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+fi
+{ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } && echo "nginx: installed" || echo "nginx: NOT installed"
