@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -18,8 +19,10 @@ import (
 // everyone, and the implementation keeps count of how often.
 type Fleet interface {
 	// Lease takes one of the user's max slots for session across the
-	// fleet. ok false with a nil error means every slot is taken.
-	Lease(ctx context.Context, userID, sessionID string, max int) (ok bool, err error)
+	// fleet. ok false with a nil error means every slot is taken. With
+	// the slot come the user's answers detached on live nodes, for the
+	// connected frame (in the same round trip).
+	Lease(ctx context.Context, userID, sessionID string, max int) (ok bool, pending []PendingAnswer, err error)
 	// Unlease gives the session's slot back, whether or not Lease has
 	// returned yet. It never blocks.
 	Unlease(userID, sessionID string)
@@ -30,6 +33,19 @@ type Fleet interface {
 	Gate(ctx context.Context, userID string, l GateLimits) (g GateResult, err error)
 	// Spend adds tokens to the user's spend on now's UTC day.
 	Spend(ctx context.Context, userID string, tokens int, now time.Time) error
+
+	// ShareAnswer tells the fleet that this node holds the user's detached
+	// answer e until its resume window ends; ForgetAnswer that it no
+	// longer does (resumed, or ended). Neither blocks.
+	ShareAnswer(userID string, e PendingAnswer, until time.Time)
+	ForgetAnswer(userID, answerID string)
+	// Locate names the live node holding the user's detached answer, ""
+	// when none does.
+	Locate(ctx context.Context, userID, answerID string) (node string, err error)
+	// Relay sends m to node, which hands it to its Node.Deliver: in order
+	// with this node's earlier messages to it, at most once. It never
+	// blocks.
+	Relay(node string, m *RelayMessage)
 }
 
 // GateLimits are the limits Fleet.Gate applies, those of ChatOptions.
@@ -55,17 +71,29 @@ const fleetSpendTimeout = 2 * time.Second
 // goroutine. It reports false when the fleet refused; an unreachable fleet
 // grants the slot on the node's own cap, which the registry has already
 // checked.
-func (n *Node) fleetLease(ctx context.Context, userID, sessionID string) bool {
+func (n *Node) fleetLease(ctx context.Context, userID, sessionID string) (bool, []PendingAnswer) {
 	f := n.opts.Fleet
 	if f == nil {
-		return true
+		return true, nil
 	}
-	ok, err := f.Lease(ctx, userID, sessionID, n.opts.MaxConnectionsPerUser)
+	ok, pending, err := f.Lease(ctx, userID, sessionID, n.opts.MaxConnectionsPerUser)
 	if err != nil {
 		n.warnEvery("fleet-lease", "fleet unreachable: connection cap applied per node", slog.String("error", err.Error()))
-		return true
+		return true, nil
 	}
-	return ok
+	return ok, pending
+}
+
+// mergePending adds to the registry's list of a user's interrupted answers
+// those the fleet knows of on other nodes. The registry's own entries are
+// the fresher ones.
+func mergePending(local, fleet []PendingAnswer) []PendingAnswer {
+	for _, p := range fleet {
+		if !slices.ContainsFunc(local, func(l PendingAnswer) bool { return l.ID == p.ID }) {
+			local = append(local, p)
+		}
+	}
+	return local
 }
 
 // fleetGate decides a model call in the fleet, from the call's goroutine.

@@ -300,6 +300,8 @@ type accountLoaded struct {
 	// full is set when the fleet refused the session a slot: the user has
 	// every connection the cap allows on other nodes.
 	full bool
+	// pending are the user's answers detached on other nodes.
+	pending []PendingAnswer
 }
 
 // recovered tells a session that handling msg panicked and the supervisor

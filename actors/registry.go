@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -95,6 +96,7 @@ type detachedAnswer struct {
 	userID string
 	entry  PendingAnswer
 	pid    *actor.PID
+	until  time.Time
 }
 
 func newRegistry(n *Node) *registry {
@@ -130,11 +132,18 @@ func (r *registry) Receive(c actor.Context) {
 	case *answerProgress:
 		if d := r.detached[m.id]; d != nil {
 			d.entry.Seq, d.entry.Done = m.seq, m.done
+			r.share(d)
 		}
 	case *answerGone:
 		r.forget(m.id)
 	case *resumeAsk:
 		d := r.detached[m.id]
+		if d == nil && r.node.opts.Fleet != nil && !strings.HasPrefix(m.resumer.Id, relayPrefix) {
+			// Not here: it may run on another node (an ask from another
+			// node is answered here or nowhere).
+			r.resumeElsewhere(c, m)
+			return
+		}
 		if d == nil || d.userID != m.userID {
 			c.Send(m.resumer, &resumeRefused{id: m.id})
 			return
@@ -216,7 +225,16 @@ func (r *registry) answerDetached(c actor.Context, m *answerDetached) {
 		}
 		r.perUser[m.userID]++
 	}
-	r.detached[m.entry.ID] = &detachedAnswer{userID: m.userID, entry: m.entry, pid: m.pid}
+	d := &detachedAnswer{userID: m.userID, entry: m.entry, pid: m.pid, until: m.until}
+	r.detached[m.entry.ID] = d
+	r.share(d)
+}
+
+// share tells the fleet, if any, that this node holds a detached answer.
+func (r *registry) share(d *detachedAnswer) {
+	if f := r.node.opts.Fleet; f != nil {
+		f.ShareAnswer(d.userID, d.entry, d.until)
+	}
 }
 
 func (r *registry) forget(id string) {
@@ -225,6 +243,9 @@ func (r *registry) forget(id string) {
 		return
 	}
 	delete(r.detached, id)
+	if f := r.node.opts.Fleet; f != nil {
+		f.ForgetAnswer(d.userID, id)
+	}
 	if r.perUser[d.userID]--; r.perUser[d.userID] <= 0 {
 		delete(r.perUser, d.userID)
 	}

@@ -33,6 +33,7 @@ type (
 		userID string
 		entry  PendingAnswer
 		pid    *actor.PID
+		until  time.Time // the end of its resume window
 	}
 	detachRefused struct{}
 	// answerProgress updates the registry's view of a detached answer,
@@ -78,7 +79,8 @@ type (
 type detachedState struct {
 	resumer  *actor.PID // the session following the answer, if any
 	window   *time.Timer
-	finished *Answer // the done frame, once the answer has finished
+	until    time.Time // when window fires
+	finished *Answer   // the done frame, once the answer has finished
 	question string
 }
 
@@ -94,7 +96,7 @@ func (s *session) canDetach() bool {
 func (s *session) detach(c actor.Context) {
 	a := s.chat.cur
 	root, self := c.ActorSystem().Root, s.self
-	s.detached = &detachedState{question: a.question,
+	s.detached = &detachedState{question: a.question, until: time.Now().Add(s.node.opts.Chat.ResumeWindow),
 		window: time.AfterFunc(s.node.opts.Chat.ResumeWindow, func() { root.Send(self, &resumeWindowOver{}) })}
 	s.node.stats.AnswersDetached.Add(1)
 	c.Send(s.node.registry, &release{userID: s.userID, sessionID: s.id})
@@ -112,7 +114,7 @@ func (s *session) register(c actor.Context, done bool) {
 		a := s.chat.cur
 		e = PendingAnswer{ID: a.id, ReplyTo: a.replyTo, Seq: a.frames, Done: done}
 	}
-	c.Send(s.node.registry, &answerDetached{userID: s.userID, entry: e, pid: s.self})
+	c.Send(s.node.registry, &answerDetached{userID: s.userID, entry: e, pid: s.self, until: s.detached.until})
 }
 
 // detachedEvent handles what only a detached session receives. It reports

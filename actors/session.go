@@ -215,17 +215,19 @@ func (s *session) onClaim(c actor.Context, m *claimResult) {
 		start := time.Now()
 		// The fleet's cap before the load: a refused session costs the
 		// store nothing.
-		if !node.fleetLease(ctx, userID, sessionID) {
+		ok, pending := node.fleetLease(ctx, userID, sessionID)
+		if !ok {
 			root.Send(self, &accountLoaded{full: true, took: time.Since(start)})
 			return
 		}
 		acct, err := accounts.LoadAccount(ctx, userID)
-		root.Send(self, &accountLoaded{account: acct, err: err, took: time.Since(start)})
+		root.Send(self, &accountLoaded{account: acct, err: err, took: time.Since(start), pending: pending})
 	})
 }
 
 func (s *session) accountLoaded(c actor.Context, m *accountLoaded) {
 	s.loadCancel = nil
+	s.pending = mergePending(s.pending, m.pending)
 	switch {
 	case m.full:
 		s.close(CodeMaxConnections)

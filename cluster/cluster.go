@@ -43,6 +43,9 @@ type Options struct {
 	// Revoke closes a user's sessions on this node, for a revocation
 	// another node published. It must not block for long.
 	Revoke func(userID string)
+	// Deliver hands resume traffic from another node to this node's
+	// actors (actors.Node.Deliver). It must not block.
+	Deliver func(*actors.RelayMessage)
 }
 
 // Fleet is this node's member of the fleet. Its methods are safe for
@@ -53,11 +56,13 @@ type Fleet struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
-	leases   map[string]*lease // by session id
-	releases []lease           // to remove from Redis, oldest first
-	view     View              // the fleet as last read
+	leases   map[string]*lease    // by session id
+	releases []lease              // to remove from Redis, oldest first
+	view     View                 // the fleet as last read
+	dead     map[string]time.Time // nodes whose heartbeat went stale, when seen so
 
 	kick     chan struct{} // wakes Run for releases
+	out      chan outbound // answer shares and relay messages, in order
 	degraded atomic.Bool
 	Stats    Stats
 }
@@ -72,6 +77,9 @@ type Stats struct {
 	// Refused counts leases refused because the user's fleet-wide cap
 	// was full.
 	Refused atomic.Int64
+	// Dropped counts answer shares and relay messages not sent: Redis
+	// unreachable, or the queue full.
+	Dropped atomic.Int64
 }
 
 type lease struct {
@@ -93,6 +101,9 @@ const (
 	retryEvery = time.Second
 	// callTimeout bounds every call of the periodic work.
 	callTimeout = 2 * time.Second
+	// deadKept is how long a dead node is remembered as such, longer than
+	// any resume window its answers were shared for.
+	deadKept = 30 * time.Minute
 )
 
 // New returns the node's member of the fleet; Run starts its work.
@@ -109,8 +120,11 @@ func New(o Options) (*Fleet, error) {
 	if o.Revoke == nil {
 		o.Revoke = func(string) {}
 	}
+	if o.Deliver == nil {
+		o.Deliver = func(*actors.RelayMessage) {}
+	}
 	return &Fleet{o: o, rdb: o.Client, log: o.Logger.With("component", "cluster"),
-		leases: make(map[string]*lease), kick: make(chan struct{}, 1)}, nil
+		leases: make(map[string]*lease), dead: make(map[string]time.Time), kick: make(chan struct{}, 1), out: make(chan outbound, outQueue)}, nil
 }
 
 // Keys. Those of one user share a hash tag, so that a script touching two
@@ -140,7 +154,7 @@ func (f *Fleet) failed(what string, err error) {
 }
 
 // Lease implements actors.Fleet.
-func (f *Fleet) Lease(ctx context.Context, userID, sessionID string, max int) (bool, error) {
+func (f *Fleet) Lease(ctx context.Context, userID, sessionID string, max int) (bool, []actors.PendingAnswer, error) {
 	l := &lease{user: userID, session: sessionID, asking: true}
 	f.mu.Lock()
 	f.leases[sessionID] = l
@@ -149,24 +163,29 @@ func (f *Fleet) Lease(ctx context.Context, userID, sessionID string, max int) (b
 		// Granted on the node's cap; registered with Redis on rejoin.
 		f.Stats.Fallbacks.Add(1)
 		f.settle(l, true)
-		return false, errDegraded
+		return false, nil, errDegraded
 	}
-	res, err := leaseScript.Run(ctx, f.rdb, []string{f.leaseKey(userID)},
-		sessionID, f.o.LeaseTTL.Milliseconds(), max).Int64Slice()
+	res, err := leaseScript.Run(ctx, f.rdb, []string{f.leaseKey(userID), f.answersKey(userID)},
+		sessionID, f.o.LeaseTTL.Milliseconds(), max).Slice()
 	if err != nil {
 		if ctx.Err() == nil {
 			f.failed("lease", err)
 		}
 		f.Stats.Fallbacks.Add(1)
 		f.settle(l, true)
-		return false, fmt.Errorf("lease for user %s: %w", userID, err)
+		return false, nil, fmt.Errorf("lease for user %s: %w", userID, err)
 	}
-	granted := len(res) > 0 && res[0] == 1
+	granted := len(res) > 0 && res[0] == int64(1)
 	if !granted {
 		f.Stats.Refused.Add(1)
+		f.settle(l, false)
+		return false, nil, nil
 	}
-	f.settle(l, granted)
-	return granted, nil
+	f.settle(l, true)
+	if len(res) <= 2 {
+		return true, nil, nil
+	}
+	return true, f.pendingFrom(res[2:]), nil
 }
 
 // settle ends Lease's asking: a lease not granted is forgotten, one whose
@@ -299,6 +318,8 @@ type View struct {
 	Fallbacks int64 `json:"fallbacks"`
 	Errors    int64 `json:"errors"`
 	Refused   int64 `json:"refused"`
+	// Dropped are answer shares and resume messages not sent.
+	Dropped int64 `json:"dropped"`
 }
 
 // NodeView is one live node, from its heartbeat.
@@ -323,6 +344,7 @@ func (f *Fleet) Report() View {
 	f.mu.Unlock()
 	v.Enabled, v.NodeID, v.Degraded = true, f.o.NodeID, f.degraded.Load()
 	v.Fallbacks, v.Errors, v.Refused = f.Stats.Fallbacks.Load(), f.Stats.Errors.Load(), f.Stats.Refused.Load()
+	v.Dropped = f.Stats.Dropped.Load()
 	return v
 }
 
@@ -333,9 +355,15 @@ func (f *Fleet) Report() View {
 // removed its heartbeat, so that a node that stops cleanly frees its slots
 // at once; one that dies frees them within the lease.
 func (f *Fleet) Run(ctx context.Context) {
-	sub := f.rdb.Subscribe(ctx, revokeChannel(f.o.Prefix))
+	sub := f.rdb.Subscribe(ctx, revokeChannel(f.o.Prefix), nodeChannel(f.o.Prefix, f.o.NodeID))
 	defer sub.Close()
-	revocations := sub.Channel()
+	messages := sub.Channel()
+	writing := make(chan struct{})
+	go func() {
+		defer close(writing)
+		f.write(ctx)
+	}()
+
 	f.tick(ctx)
 	every := f.o.LeaseTTL / 3
 	t := time.NewTimer(every)
@@ -343,14 +371,19 @@ func (f *Fleet) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			<-writing
 			f.leave()
 			_ = f.rdb.Close()
 			return
 		case <-f.kick:
 			f.flushReleases(ctx)
-		case m, ok := <-revocations:
-			if ok {
+		case m, ok := <-messages:
+			switch {
+			case !ok:
+			case m.Channel == revokeChannel(f.o.Prefix):
 				f.revoked(m.Payload)
+			default:
+				f.relayed(m.Payload)
 			}
 		case <-t.C:
 			f.tick(ctx)
@@ -513,6 +546,17 @@ func (f *Fleet) beat(ctx context.Context) error {
 	v.Users = users.Val()
 	f.mu.Lock()
 	f.view = v
+	for _, n := range v.Nodes {
+		delete(f.dead, n.NodeID) // back, under the same name
+	}
+	for _, id := range dead {
+		f.dead[id] = now
+	}
+	for id, at := range f.dead {
+		if now.Sub(at) > deadKept {
+			delete(f.dead, id)
+		}
+	}
 	f.mu.Unlock()
 	if len(dead) > 0 {
 		if err := f.rdb.HDel(ctx, f.nodesKey(), dead...).Err(); err != nil {

@@ -32,8 +32,14 @@ func (m *member) revocations() []string {
 	return append([]string(nil), m.revoked...)
 }
 
-func newMember(t *testing.T, url, prefix, id string, ttl time.Duration, run bool) *member {
+// newMember starts a member; deliver, when given, receives its relay
+// messages.
+func newMember(t *testing.T, url, prefix, id string, ttl time.Duration, run bool, deliver ...func(*actors.RelayMessage)) *member {
 	t.Helper()
+	var onRelay func(*actors.RelayMessage)
+	if len(deliver) > 0 {
+		onRelay = deliver[0]
+	}
 	rdb, err := redis.NewClient(url, redis.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +51,8 @@ func newMember(t *testing.T, url, prefix, id string, ttl time.Duration, run bool
 			m.mu.Lock()
 			m.revoked = append(m.revoked, u)
 			m.mu.Unlock()
-		}})
+		},
+		Deliver: onRelay})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +80,7 @@ func fleetOf(t *testing.T, n int, ttl time.Duration) []*member {
 
 func take(t *testing.T, f *member, user, session string, max int) bool {
 	t.Helper()
-	ok, err := f.Lease(context.Background(), user, session, max)
+	ok, _, err := f.Lease(context.Background(), user, session, max)
 	if err != nil {
 		t.Fatalf("lease %s: %v", session, err)
 	}
@@ -241,7 +248,7 @@ func TestDegradedAndRejoin(t *testing.T) {
 	}
 	srv.Stop()
 	start := time.Now()
-	_, err := a.Lease(context.Background(), "u1", "s2", 2)
+	_, _, err := a.Lease(context.Background(), "u1", "s2", 2)
 	if err == nil {
 		t.Fatal("lease with redis stopped: no error")
 	}

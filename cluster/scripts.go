@@ -7,10 +7,13 @@ import goredis "github.com/redis/go-redis/v9"
 // effects, which is what makes TIME before a write allowed.
 
 // leaseScript takes a slot of a user's cap. KEYS[1] is the user's sorted
-// set of session leases, scored by expiry in milliseconds; ARGV are the
-// session id, the lease in milliseconds and the cap. Expired leases are
-// dropped first; a session already holding one renews it (a retry after a
-// lost reply must not be refused). It returns {granted, leases held}.
+// set of session leases, scored by expiry in milliseconds, KEYS[2] the
+// user's detached answers (see answers.go); ARGV are the session id, the
+// lease in milliseconds and the cap. Expired leases are dropped first; a
+// session already holding one renews it (a retry after a lost reply must
+// not be refused). It returns {granted, leases held, answer id, entry,
+// ...}: the answers come with a granted lease, for the connected frame,
+// so that authenticating stays one round trip.
 var leaseScript = goredis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -23,7 +26,49 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {1, redis.call('ZCARD', KEYS[1])}
+local out = {1, redis.call('ZCARD', KEYS[1])}
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  local exp = tonumber(string.match(all[i + 1], '^(%d+)|'))
+  if exp and exp > now then
+    out[#out + 1] = all[i]
+    out[#out + 1] = all[i + 1]
+  else
+    redis.call('HDEL', KEYS[2], all[i])
+  end
+end
+return out
+`)
+
+// shareScript records where a detached answer runs: KEYS[1] is the user's
+// answers hash, ARGV the answer id, its entry and the milliseconds left of
+// its resume window. The entry is stored behind its expiry on the Redis
+// server's clock; the hash lives as long as its latest entry.
+var shareScript = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], (now + ttl) .. '|' .. ARGV[2])
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+`)
+
+// locateScript reads one detached answer's entry, nil once it has expired.
+var locateScript = goredis.NewScript(`
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then
+  return false
+end
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local exp = tonumber(string.match(v, '^(%d+)|'))
+if not exp or exp <= now then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return false
+end
+return v
 `)
 
 // renewScript extends one lease, or registers it again after Redis lost it

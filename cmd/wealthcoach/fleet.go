@@ -52,6 +52,7 @@ func newFleet(cfg config.Config, log *slog.Logger, nodeID string, node **actors.
 		LeaseTTL: cfg.Cluster.LeaseTTL,
 		Logger:   log,
 		Local:    func() int64 { return (*node).Live() },
+		Deliver:  func(m *actors.RelayMessage) { (*node).Deliver(m) },
 		Revoke: func(userID string) {
 			if n, err := (*node).Disconnect(userID, revokeTimeout); err != nil {
 				log.Warn("revocation from the fleet: registry did not answer", slog.String("user", userID), slog.String("error", err.Error()))

@@ -23,10 +23,17 @@ var fleetShared = []string{"DATABASE_URL", "REDIS_URL", "WEALTHCOACH_CACHE_PREFI
 // when set, is a private Redis the test can stop, shared by all.
 func startFleet(t *testing.T, n int, env map[string]string, redis **storetest.RedisServer) []*testServer {
 	t.Helper()
+	return startFleetWith(t, n, serverOpts{env: env, redis: redis})
+}
+
+// startFleetWith is startFleet with every option of startServer; each node
+// has a fake model of its own, with o.fake.
+func startFleetWith(t *testing.T, n int, o serverOpts) []*testServer {
+	t.Helper()
 	withID := func(i int, shared map[string]string) map[string]string {
 		e := map[string]string{"WEALTHCOACH_CLUSTER_ENABLED": "true",
 			"WEALTHCOACH_CLUSTER_NODE_ID": fmt.Sprintf("node-%d", i)}
-		for k, v := range env {
+		for k, v := range o.env {
 			e[k] = v
 		}
 		for k, v := range shared {
@@ -34,14 +41,14 @@ func startFleet(t *testing.T, n int, env map[string]string, redis **storetest.Re
 		}
 		return e
 	}
-	first := startServer(t, serverOpts{backend: realServices, env: withID(0, nil), redis: redis})
+	first := startServer(t, serverOpts{backend: realServices, env: withID(0, nil), redis: o.redis, fake: o.fake, hooks: o.hooks})
 	nodes := []*testServer{first}
 	shared := map[string]string{}
 	for _, k := range fleetShared {
 		shared[k] = first.env[k]
 	}
 	for i := 1; i < n; i++ {
-		nodes = append(nodes, startServer(t, serverOpts{backend: realServices, env: withID(i, shared)}))
+		nodes = append(nodes, startServer(t, serverOpts{backend: realServices, env: withID(i, shared), fake: o.fake, hooks: o.hooks}))
 	}
 	return nodes
 }

@@ -58,8 +58,16 @@ func TestResumeGivesTheWholeAnswerOnce(t *testing.T) {
 // resumeAfterCut streams an answer, cuts the socket after frames response
 // frames, resumes it in a new session and checks what the client saw.
 func resumeAfterCut(t *testing.T, b backend, frames int) {
-	ts := startServer(t, serverOpts{backend: b, fake: slowAnswers, env: map[string]string{"WEALTHCOACH_STREAM_FLUSH_INTERVAL": "1ms",
-		"WEALTHCOACH_LIMITS_MAX_CONNECTIONS_PER_USER": "20"}})
+	ts := startServer(t, serverOpts{backend: b, fake: slowAnswers, env: resumeEnv})
+	resumeAcross(t, ts, ts, frames)
+}
+
+// resumeEnv is the configuration of the resume tests.
+var resumeEnv = map[string]string{"WEALTHCOACH_STREAM_FLUSH_INTERVAL": "1ms", "WEALTHCOACH_LIMITS_MAX_CONNECTIONS_PER_USER": "20"}
+
+// resumeAcross is resumeAfterCut with the answer produced by one server
+// and resumed on another, which may be the same.
+func resumeAcross(t *testing.T, ts, resumer *testServer, frames int) {
 	ts.addUser("tom", nil)
 	c := ts.connect("tom")
 	if err := c.Message("Explain compound interest", "q1"); err != nil {
@@ -79,9 +87,9 @@ func resumeAfterCut(t *testing.T, b backend, frames int) {
 	_ = c.CloseWithoutFrame()
 	if id == "" {
 		// No frame seen: the answer id is the session's first.
-		id = ts.waitPendingID(t, "tom")
+		id = resumer.waitPendingID(t, "tom")
 	}
-	c2, p := ts.reconnectPending(t, "tom", id)
+	c2, p := resumer.reconnectPending(t, "tom", id)
 	if p.ReplyTo != "q1" || p.Seq < lastSeq {
 		t.Fatalf("pending %+v: want reply_to q1 and seq at least %d", p, lastSeq)
 	}
@@ -113,7 +121,7 @@ func resumeAfterCut(t *testing.T, b backend, frames int) {
 	}
 	// The resumed answer is this session's memory now.
 	ask(t, c2, "And with monthly deposits?", "")
-	reqs := ts.model.Requests()
+	reqs := resumer.model.Requests()
 	msgs := reqs[len(reqs)-1].Messages
 	if len(msgs) != 4 || msgs[2].Content != last.Content {
 		t.Fatalf("the next request has %d messages, want the resumed exchange in memory", len(msgs))
@@ -184,8 +192,17 @@ func TestUnresumedAnswerCompletes(t *testing.T) {
 // already resumed elsewhere are all not_found; cancel of a resumed answer
 // stops the upstream call.
 func TestResumeRefusals(t *testing.T) {
-	ts := startServer(t, serverOpts{fake: llmfake.Options{Tokens: 400, TokenDelay: 20 * time.Millisecond},
-		env: map[string]string{"WEALTHCOACH_LIMITS_MAX_CONNECTIONS_PER_USER": "20"}})
+	ts := startServer(t, serverOpts{fake: longAnswers, env: map[string]string{"WEALTHCOACH_LIMITS_MAX_CONNECTIONS_PER_USER": "20"}})
+	resumeRefusals(t, ts, ts, ts)
+}
+
+// longAnswers streams for 8 s: long enough to resume and cancel.
+var longAnswers = llmfake.Options{Tokens: 400, TokenDelay: 20 * time.Millisecond}
+
+// resumeRefusals checks who may not resume an answer and that a resumer's
+// cancel stops the producing server's upstream call: ts produces the
+// answer, resumer resumes it, third tries again.
+func resumeRefusals(t *testing.T, ts, resumer, third *testServer) {
 	ts.addUser("kim", nil)
 	ts.addUser("lee", nil)
 	c := ts.connect("kim")
@@ -194,9 +211,9 @@ func TestResumeRefusals(t *testing.T) {
 	}
 	f := next(t, c)
 	_ = c.CloseWithoutFrame()
-	c2, _ := ts.reconnectPending(t, "kim", f.ID)
+	c2, _ := resumer.reconnectPending(t, "kim", f.ID)
 
-	other := ts.connect("lee")
+	other := resumer.connect("lee")
 	mustSend(t, other, map[string]any{"type": "resume", "id": f.ID})
 	expectError(t, other, "not_found")
 	mustSend(t, other, map[string]any{"type": "resume", "id": "no-such-answer"})
@@ -206,7 +223,7 @@ func TestResumeRefusals(t *testing.T) {
 	if r := next(t, c2); !r.Resumed {
 		t.Fatalf("want the resumed frame, got %s", r.Raw)
 	}
-	c3 := ts.connect("kim")
+	c3 := third.connect("kim")
 	mustSend(t, c3, map[string]any{"type": "resume", "id": f.ID})
 	expectError(t, c3, "not_found")
 
@@ -222,5 +239,45 @@ func TestResumeRefusals(t *testing.T) {
 	}
 	testutil.WaitFor(t, 5*time.Second, "the upstream call to be cancelled", func() bool {
 		return ts.model.Cancelled() == 1 && ts.model.Active() == 0
+	})
+}
+
+// TestResumeOnAnotherNode: an answer produced on node 0 whose socket drops
+// is listed as pending by node 1, resumes there with exactly the text the
+// client missed, and enters node 1's memory; the refusals hold across the
+// fleet, and a cancel sent to node 1 stops node 0's upstream call.
+func TestResumeOnAnotherNode(t *testing.T) {
+	t.Run("whole answer once", func(t *testing.T) {
+		for _, frames := range []int{0, 3} {
+			nodes := startFleetWith(t, 2, serverOpts{fake: slowAnswers, env: resumeEnv})
+			resumeAcross(t, nodes[0], nodes[1], frames)
+		}
+	})
+	t.Run("refusals and cancel", func(t *testing.T) {
+		nodes := startFleetWith(t, 2, serverOpts{fake: longAnswers, env: map[string]string{"WEALTHCOACH_LIMITS_MAX_CONNECTIONS_PER_USER": "20"}})
+		resumeRefusals(t, nodes[0], nodes[1], nodes[0])
+		if n := nodes[1].model.RequestCount(); n != 0 {
+			t.Fatalf("node 1 called its model %d times for a resumed answer", n)
+		}
+	})
+	t.Run("cancel before the answer arrives", func(t *testing.T) {
+		// The resume crosses Redis twice before the answer arrives: a
+		// cancel sent meanwhile must still stop it where it runs.
+		nodes := startFleetWith(t, 2, serverOpts{fake: longAnswers, env: map[string]string{"WEALTHCOACH_LIMITS_MAX_CONNECTIONS_PER_USER": "20"}})
+		nodes[0].addUser("kim", nil)
+		c := nodes[0].connect("kim")
+		if err := c.Message("A long answer please", ""); err != nil {
+			t.Fatal(err)
+		}
+		f := next(t, c)
+		_ = c.CloseWithoutFrame()
+		c2, _ := nodes[1].reconnectPending(t, "kim", f.ID)
+		mustSend(t, c2, map[string]any{"type": "resume", "id": f.ID, "after_seq": f.Seq})
+		mustSend(t, c2, map[string]string{"type": "cancel"})
+		testutil.WaitFor(t, 5*time.Second, "node 0's upstream call to be cancelled", func() bool {
+			return nodes[0].model.Cancelled() == 1 && nodes[0].model.Active() == 0
+		})
+		// The session is free again.
+		ask(t, c2, "Something short", "")
 	})
 }
