@@ -46,7 +46,38 @@ func (c *netConn) Write(b []byte) (int, error) {
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
 		return 0, err
 	}
+	if isInflateTooLarge(b) {
+		// The caller counts the bytes it asked to write.
+		if _, err := c.Conn.Write(frameTooLargeClose); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
 	return c.Conn.Write(b)
+}
+
+// gwsInflateTooLarge is the close frame gws v1.8.9 sends when a compressed
+// message inflates past the read limit: its decompression error is wrapped
+// as an internal error (conn.go, emitMessage), so the code on the wire is
+// 1011 although the error is its own 1009. SPEC section 3 names 1009 for an
+// oversized message, and frameTooLargeClose is what goes out instead: the
+// same close as for a frame declared too large.
+var (
+	gwsInflateTooLarge = closeFrame(1011, "gws: message too large")
+	frameTooLargeClose = closeFrame(1009, "Frame too large")
+)
+
+// closeFrame encodes an unmasked close frame (RFC 6455 section 5.5.1).
+func closeFrame(code uint16, reason string) []byte {
+	b := []byte{0x88, byte(2 + len(reason)), 0, 0}
+	binary.BigEndian.PutUint16(b[2:], code)
+	return append(b, reason...)
+}
+
+// isInflateTooLarge reports whether b is exactly gws's close frame for an
+// inflated message over the limit. gws writes a frame in one call.
+func isInflateTooLarge(b []byte) bool {
+	return len(b) == len(gwsInflateTooLarge) && string(b) == string(gwsInflateTooLarge)
 }
 
 // Read implements net.Conn, scanning frame headers until authentication.

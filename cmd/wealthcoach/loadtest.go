@@ -81,6 +81,7 @@ func registerLoadFlags(fs *flag.FlagSet, o *loadtest.Options) {
 	fs.DurationVar(&o.Hold, "hold", 0, "stay connected idle this long after chatting")
 	fs.DurationVar(&o.Duration, "duration", loadtest.DefaultDuration, "hard cap on the whole run")
 	fs.DurationVar(&o.Timeout, "timeout", loadtest.DefaultTimeout, "bound on each wait: a handshake, the connected frame, a whole answer")
+	fs.BoolVar(&o.Compression, "compression", false, "offer permessage-deflate (the server uses it with server.compression on)")
 	fs.IntVar(&o.SourceIPs, "source-ips", 0, "spread source addresses over 127.0.0.1 … 127.0.0.N (default: 1 per 20000 sessions above 20000)")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "server process to sample in /proc: CPU per handshake and per answer, RSS per idle session")
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// Timeout bounds every wait: one handshake, the connected frame, one
 	// whole answer. Zero means DefaultTimeout.
 	Timeout time.Duration
+	// Compression offers permessage-deflate to the server, which uses it
+	// when server.compression is on: to measure what it costs per session.
+	Compression bool
 	// SourceIPs spreads the client source addresses over 127.0.0.1 ..
 	// 127.0.0.SourceIPs, each of which has its own ephemeral ports. Zero
 	// leaves the choice to the system, except that above AutoSourceIPsAbove

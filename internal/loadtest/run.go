@@ -193,7 +193,7 @@ func (r *runner) open(i int) *wsclient.Client {
 	}
 	defer func() { <-r.handshakes }()
 	start := time.Now()
-	c, resp, err := wsclient.Dial(r.o.URL, wsclient.Options{Timeout: r.o.Timeout, LocalAddr: r.sourceAddr(i)})
+	c, resp, err := wsclient.Dial(r.o.URL, wsclient.Options{Timeout: r.o.Timeout, LocalAddr: r.sourceAddr(i), Compression: r.o.Compression})
 	if err != nil {
 		status := 0
 		if resp != nil {
