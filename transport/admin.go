@@ -57,6 +57,14 @@ type AdminOptions struct {
 	// Extra handlers, by ServeMux pattern, served behind the same token
 	// check: for example net/http/pprof's.
 	Extra map[string]http.Handler
+
+	// HistoryInterval is how often the ring behind /stats/history takes a
+	// sample of the last 15 minutes. Zero means 5s (180 samples).
+	HistoryInterval time.Duration
+	// Context bounds the sampler behind /stats/history: it stops when
+	// Context ends, which should be when the admin listener shuts down.
+	// nil means it stops once the handler is no longer referenced.
+	Context context.Context
 }
 
 const (
@@ -99,11 +107,14 @@ type adminCheck struct {
 // NewAdmin returns the operator endpoints, all GET but one (other methods
 // get 405):
 //
-//	/                  the dashboard, a self-contained page polling /stats and /readyz
+//	/                  the dashboard, a self-contained page polling /stats, /readyz and
+//	                   /stats/history
 //	/healthz           200 "ok" while the process runs
 //	/readyz            503 while draining or when a required check fails, 200 when only
 //	                   degrade-only checks fail; JSON with each check's result
 //	/stats             JSON snapshot of the node, the chat endpoint and the process
+//	/stats/history     the last 15 minutes in samples, for the dashboard's charts
+//	                   (shape documented at historyReport)
 //	/stats/users/{id}  one user's live sessions, asked of the registry, and their
 //	                   model tokens today (tokens_today; budget when one is set)
 //	/metrics           Prometheus exposition, read from the same counters on scrape
@@ -124,11 +135,13 @@ func NewAdmin(o AdminOptions) http.Handler {
 		panic("transport: AdminOptions.Node is required")
 	}
 	a := newAdmin(o)
+	hist, stop := startHistory(o)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", serveDashboard)
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /stats", a.stats)
+	mux.HandleFunc("GET /stats/history", hist.serve)
 	mux.HandleFunc("GET /stats/users/{id}", a.userSessions)
 	mux.HandleFunc("POST /users/{id}/disconnect", a.disconnect)
 	mux.Handle("GET /metrics", a.metricsHandler())
@@ -137,9 +150,11 @@ func NewAdmin(o AdminOptions) http.Handler {
 	}
 	h := http.NewCrossOriginProtection().Handler(mux)
 	if o.Token == "" {
-		return loopbackHostsOnly(h)
+		h = loopbackHostsOnly(h)
+	} else {
+		h = requireBearer(o.Token, h)
 	}
-	return requireBearer(o.Token, h)
+	return ownedBy(h, hist, stop)
 }
 
 // loopbackHostsOnly refuses requests whose Host is not a loopback name.

@@ -12,7 +12,8 @@ import (
 var dashboardFS embed.FS
 
 // dashboardPage is the operator dashboard: one self-contained page whose
-// script polls /stats and /readyz. It holds no data itself, which is why
+// script polls /stats, /readyz and /stats/history, and draws the last's
+// samples as inline SVG charts. It holds no data itself, which is why
 // it is served without the admin token.
 var dashboardPage = mustReadDashboard()
 

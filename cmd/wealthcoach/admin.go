@@ -17,10 +17,13 @@ var version = "dev"
 // adminHandler serves the operator endpoints on the admin listener, with
 // the Go profiler under /debug/pprof/ behind the same token.
 func (s *server) adminHandler() http.Handler {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopAdmin = cancel
 	return transport.NewAdmin(transport.AdminOptions{
-		Node:  s.node,
-		WS:    s.ws,
-		Token: s.cfg.Admin.Token,
+		Context: ctx,
+		Node:    s.node,
+		WS:      s.ws,
+		Token:   s.cfg.Admin.Token,
 		// Without the store the node cannot authenticate anyone; without
 		// the cache it answers from the model (SPEC 8.6).
 		Checks:    map[string]func(context.Context) error{"store": s.store.Ping},

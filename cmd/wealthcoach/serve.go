@@ -65,15 +65,18 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 
 // server is one running node: its listeners, its actors and its store.
 type server struct {
-	cfg    config.Config
-	log    *slog.Logger
-	node   *actors.Node
-	ws     *transport.Server
-	store  appStore
-	cache  appCache
-	fleet  *cluster.Fleet // nil unless cluster.enabled
-	public *http.Server
-	admin  *http.Server
+	// stopAdmin ends the admin handler's background work (the history
+	// sampler) once its listener has shut down.
+	stopAdmin context.CancelFunc
+	cfg       config.Config
+	log       *slog.Logger
+	node      *actors.Node
+	ws        *transport.Server
+	store     appStore
+	cache     appCache
+	fleet     *cluster.Fleet // nil unless cluster.enabled
+	public    *http.Server
+	admin     *http.Server
 }
 
 func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*server, error) {
@@ -356,6 +359,9 @@ func (s *server) shutdown() {
 	}
 	s.ws.Close()
 	_ = s.admin.Shutdown(closing)
+	if s.stopAdmin != nil {
+		s.stopAdmin()
+	}
 	s.node.Stop()
 	if c, ok := s.cache.(io.Closer); ok {
 		_ = c.Close()
