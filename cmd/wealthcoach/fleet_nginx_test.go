@@ -17,22 +17,7 @@ func tryNginx(t *testing.T, wss, user string) (*wsclient.Client, bool) {
 	if c == nil {
 		t.Fatalf("upgrade through nginx refused with HTTP %d", code)
 	}
-	if err := c.Authenticate(token(t, user, nil)); err != nil {
-		t.Fatal(err)
-	}
-	f := next(t, c)
-	switch {
-	case f.Type == "connected":
-		return c, true
-	case f.Type == "error" && f.Code == "max_connections":
-		ce, err := c.Closed(frameWait)
-		if err != nil || ce.Code != 1008 || ce.Reason != "Max connections reached" {
-			t.Fatalf("after max_connections: close %v %v, want 1008 Max connections reached", ce, err)
-		}
-		return nil, false
-	}
-	t.Fatalf("want connected or max_connections, got %s", f.Raw)
-	return nil, false
+	return admittedOrCapped(t, c, user)
 }
 
 // TestFleetCapThroughNginx: three nodes with a cap of 3 behind nginx. A

@@ -58,21 +58,28 @@ func startFleetWith(t *testing.T, n int, o serverOpts) []*testServer {
 func (ts *testServer) tryConnect(user string) (*wsclient.Client, bool) {
 	ts.t.Helper()
 	c := ts.dial()
-	if err := c.Authenticate(token(ts.t, user, nil)); err != nil {
-		ts.t.Fatal(err)
+	return admittedOrCapped(ts.t, c, user)
+}
+
+// admittedOrCapped authenticates c as user and reports whether the session
+// was admitted; a refused one must be refused with the cap's close.
+func admittedOrCapped(t *testing.T, c *wsclient.Client, user string) (*wsclient.Client, bool) {
+	t.Helper()
+	if err := c.Authenticate(token(t, user, nil)); err != nil {
+		t.Fatal(err)
 	}
-	f := next(ts.t, c)
+	f := next(t, c)
 	switch {
 	case f.Type == "connected":
 		return c, true
 	case f.Type == "error" && f.Code == "max_connections":
 		ce, err := c.Closed(frameWait)
 		if err != nil || ce.Code != 1008 || ce.Reason != "Max connections reached" {
-			ts.t.Fatalf("after max_connections: close %v %v, want 1008 Max connections reached", ce, err)
+			t.Fatalf("after max_connections: close %v %v, want 1008 Max connections reached", ce, err)
 		}
 		return nil, false
 	}
-	ts.t.Fatalf("want connected or max_connections, got %s", f.Raw)
+	t.Fatalf("want connected or max_connections, got %s", f.Raw)
 	return nil, false
 }
 

@@ -50,8 +50,14 @@ const (
 
 func dialRaw(t *testing.T, wsURL string) *rawConn {
 	t.Helper()
+	return dialRawWith(t, wsURL, net.Dialer{Timeout: 5 * time.Second})
+}
+
+// dialRawWith is dialRaw over a socket of d's making.
+func dialRawWith(t *testing.T, wsURL string, d net.Dialer) *rawConn {
+	t.Helper()
 	addr := strings.TrimSuffix(strings.TrimPrefix(wsURL, "ws://"), "/ws/chat")
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
