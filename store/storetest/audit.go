@@ -138,6 +138,27 @@ func testAudit(t *testing.T, b JournalBackend) {
 		})
 	}
 
+	// One batch of many users, interleaved as a writer's queue is, some
+	// extending chains that exist: each chain stays whole and in order.
+	t.Run("BatchOfManyUsers", func(t *testing.T) {
+		s := open(t)
+		appendAudit(t, s, AuditRecords("m1", "x", 2, baseTime))
+		var batch []store.AuditRecord
+		m1 := AuditRecords("m1", "y", 3, baseTime.Add(time.Minute))
+		m2 := AuditRecords("m2", "z", 3, baseTime.Add(time.Minute))
+		m3 := AuditRecords("m3", "w", 3, baseTime.Add(time.Minute))
+		for i := range 3 {
+			batch = append(batch, m1[i], m2[i], m3[i])
+		}
+		appendAudit(t, s, batch)
+		appendAudit(t, s, batch) // a retry stores nothing twice
+		for user, want := range map[string]int{"m1": 5, "m2": 3, "m3": 3} {
+			if n, broken := verify(t, s, user); broken != "" || n != want {
+				t.Errorf("verify %s: %d records, broken %q; want %d, none", user, n, broken, want)
+			}
+		}
+	})
+
 	t.Run("PruneReanchors", func(t *testing.T) {
 		s := open(t)
 		appendAudit(t, s, AuditRecords("u1", "a", 4, baseTime))

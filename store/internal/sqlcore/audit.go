@@ -27,6 +27,12 @@ const auditColumns = `answer_id, conversation_id, user_id, session_id, node_id, 
 // user's chain is extended under Dialect.LockUser (on a key of its own), so
 // that two nodes appending for one user take turns and never fork it; on
 // SQLite the immediate transaction's write lock does that.
+//
+// The statements do not grow with the users in the batch: the chains'
+// heads, the records an earlier attempt stored and the inserts each take
+// one statement per chunk of the batch, because the writer runs beside
+// streaming answers and a statement per user (four, before) was most of
+// its cost on SQLite and a round trip each on PostgreSQL.
 func (s *DB) AppendAudit(ctx context.Context, recs []store.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -34,21 +40,45 @@ func (s *DB) AppendAudit(ctx context.Context, recs []store.AuditRecord) error {
 	now := time.Now()
 	byUser := make(map[string][]store.AuditRecord)
 	var users []string
+	ids := make([]string, 0, len(recs))
 	for _, r := range recs {
 		r = storableAudit(r, now)
 		if _, ok := byUser[r.UserID]; !ok {
 			users = append(users, r.UserID)
 		}
 		byUser[r.UserID] = append(byUser[r.UserID], r)
+		ids = append(ids, r.AnswerID)
 	}
 	slices.Sort(users) // one lock order for every writer: no deadlock
 	err := withTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		for _, u := range users {
-			if err := s.appendUserAudit(ctx, tx, u, byUser[u]); err != nil {
+			if err := s.lockAudit(ctx, tx, u); err != nil {
 				return fmt.Errorf("user %q: %w", u, err)
 			}
 		}
-		return nil
+		heads, err := s.auditHeads(ctx, tx, users)
+		if err != nil {
+			return err
+		}
+		seen, err := s.storedAudit(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		fresh := make([]store.AuditRecord, 0, len(recs))
+		for _, u := range users {
+			prev := heads[u]
+			for _, r := range byUser[u] {
+				if seen[r.AnswerID] {
+					continue // stored by an earlier attempt of this batch
+				}
+				seen[r.AnswerID] = true
+				r.PrevHash = prev
+				r.Hash = r.ComputeHash()
+				prev = r.Hash
+				fresh = append(fresh, r)
+			}
+		}
+		return s.insertAudit(ctx, tx, fresh)
 	})
 	if err != nil {
 		return fmt.Errorf("append %d audit records: %w", len(recs), err)
@@ -83,47 +113,84 @@ func (s *DB) lockAudit(ctx context.Context, tx *sqlx.Tx, userID string) error {
 	return nil
 }
 
-func (s *DB) appendUserAudit(ctx context.Context, tx *sqlx.Tx, userID string, recs []store.AuditRecord) error {
-	if err := s.lockAudit(ctx, tx, userID); err != nil {
-		return err
+// auditKeysPerQuery bounds an IN list, far below both backends' parameter
+// limits.
+const auditKeysPerQuery = 500
+
+// inList is "(?, ?, …)" for n values, and the values as arguments.
+func inList(keys []string) (string, []any) {
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
 	}
-	prev, err := s.lastAuditHash(ctx, tx, userID)
+	return "(?" + strings.Repeat(", ?", len(keys)-1) + ")", args
+}
+
+// auditHeads is the hash each user's next record chains to: the user's
+// latest record's, else the anchor retention left, else the genesis hash.
+func (s *DB) auditHeads(ctx context.Context, q sqlx.QueryerContext, users []string) (map[string]string, error) {
+	heads := make(map[string]string, len(users))
+	var bare []string
+	for chunk := range slices.Chunk(users, auditKeysPerQuery) {
+		in, args := inList(chunk)
+		if err := collectPairs(ctx, q, s.rebind(`SELECT user_id, hash FROM audit WHERE seq IN
+			(SELECT MAX(seq) FROM audit WHERE user_id IN `+in+` GROUP BY user_id)`), args, heads); err != nil {
+			return nil, fmt.Errorf("last audit hashes: %w", err)
+		}
+	}
+	for _, u := range users {
+		if _, ok := heads[u]; !ok {
+			bare = append(bare, u)
+		}
+	}
+	for chunk := range slices.Chunk(bare, auditKeysPerQuery) {
+		in, args := inList(chunk)
+		if err := collectPairs(ctx, q, s.rebind(`SELECT user_id, hash FROM audit_anchors WHERE user_id IN `+in), args, heads); err != nil {
+			return nil, fmt.Errorf("audit anchors: %w", err)
+		}
+	}
+	for _, u := range bare {
+		if _, ok := heads[u]; !ok {
+			heads[u] = store.GenesisHash
+		}
+	}
+	return heads, nil
+}
+
+// collectPairs adds the (key, value) rows of a query to m.
+func collectPairs(ctx context.Context, q sqlx.QueryerContext, query string, args []any, m map[string]string) error {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
-	ids := make([]any, len(recs))
-	for i, r := range recs {
-		ids[i] = r.AnswerID
-	}
-	seen := make(map[string]bool)
-	rows, err := tx.QueryContext(ctx, s.rebind(`SELECT answer_id FROM audit WHERE answer_id IN (?`+
-		strings.Repeat(", ?", len(ids)-1)+`)`), ids...)
-	if err != nil {
-		return fmt.Errorf("find stored records: %w", err)
-	}
+	defer rows.Close()
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("find stored records: %w", err)
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
 		}
-		seen[id] = true
+		m[k] = v
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("find stored records: %w", err)
-	}
-	var fresh []store.AuditRecord
-	for _, r := range recs {
-		if seen[r.AnswerID] {
-			continue // stored by an earlier attempt of this batch
+	return rows.Err()
+}
+
+// storedAudit reports which of ids already have their record.
+func (s *DB) storedAudit(ctx context.Context, q sqlx.QueryerContext, ids []string) (map[string]bool, error) {
+	seen := make(map[string]bool)
+	for chunk := range slices.Chunk(ids, auditKeysPerQuery) {
+		in, args := inList(chunk)
+		found := map[string]string{}
+		if err := collectPairs(ctx, q, s.rebind(`SELECT answer_id, '' FROM audit WHERE answer_id IN `+in), args, found); err != nil {
+			return nil, fmt.Errorf("find stored records: %w", err)
 		}
-		seen[r.AnswerID] = true
-		r.PrevHash = prev
-		r.Hash = r.ComputeHash()
-		prev = r.Hash
-		fresh = append(fresh, r)
+		for id := range found {
+			seen[id] = true
+		}
 	}
+	return seen, nil
+}
+
+func (s *DB) insertAudit(ctx context.Context, tx *sqlx.Tx, fresh []store.AuditRecord) error {
 	for chunk := range slices.Chunk(fresh, auditRowsPerInsert) {
 		var b strings.Builder
 		b.WriteString(`INSERT INTO audit (` + auditColumns + `) VALUES `)
@@ -147,20 +214,6 @@ func (s *DB) appendUserAudit(ctx context.Context, tx *sqlx.Tx, userID string, re
 		}
 	}
 	return nil
-}
-
-// lastAuditHash is the hash the user's next record chains to.
-func (s *DB) lastAuditHash(ctx context.Context, q sqlx.QueryerContext, userID string) (string, error) {
-	var h string
-	err := q.QueryRowxContext(ctx, s.rebind(`SELECT hash FROM audit WHERE user_id = ? ORDER BY seq DESC LIMIT 1`),
-		userID).Scan(&h)
-	if err == nil {
-		return h, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("last audit hash: %w", err)
-	}
-	return s.auditAnchor(ctx, q, userID)
 }
 
 func (s *DB) auditAnchor(ctx context.Context, q sqlx.QueryerContext, userID string) (string, error) {
