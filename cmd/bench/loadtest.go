@@ -24,7 +24,20 @@ type loadSpec struct {
 	Hold      time.Duration
 	Think     time.Duration // between an answer and the next message
 	Duration  time.Duration // hard cap; zero leaves the tool's default
+	SourceIPs int           // loopback source addresses 127.0.0.1 … 127.0.0.N; zero leaves the tool's default
 	ServerPID int
+}
+
+// sessionsPerSourceIP is how many sessions the bench puts on one loopback
+// source address. An address has about 28,000 ephemeral ports (32768-60999)
+// for the sessions, and the earlier phases' connections in TIME_WAIT still
+// take some of 127.0.0.1's: a third of the range leaves room for both.
+const sessionsPerSourceIP = 5000
+
+// sourceIPs is how many loopback source addresses n sessions are spread
+// over.
+func sourceIPs(n int) int {
+	return max(1, (n+sessionsPerSourceIP-1)/sessionsPerSourceIP)
 }
 
 // serverOf returns the server samples, zero when the run took none.
@@ -55,6 +68,17 @@ func errorSummary(r *loadtest.Report) string {
 // return is for a run that produced none.
 func (b *bench) loadtest(ctx context.Context, s loadSpec) (*loadtest.Report, error) {
 	file := filepath.Join(b.dir, s.Name+".json")
+	args := b.loadArgs(s, file)
+	err := b.procs.run(ctx, procSpec{Name: s.Name, Bin: b.bins.wealthcoach, Args: args, Env: b.loadEnv(), Dir: b.dir, Log: b.log(s.Name)})
+	if err != nil {
+		return nil, fmt.Errorf("%w (log: %s)", err, b.log(s.Name))
+	}
+	return readLoadReport(file)
+}
+
+// loadArgs is the load tool's command line for s, writing its report to
+// file.
+func (b *bench) loadArgs(s loadSpec, file string) []string {
 	args := []string{"loadtest", "--url", s.URL,
 		"--sessions", strconv.Itoa(s.Sessions), "--users-prefix", userPrefix,
 		"--messages", strconv.Itoa(s.Messages), "--repeat", strconv.FormatFloat(s.Repeat, 'f', -1, 64),
@@ -64,14 +88,13 @@ func (b *bench) loadtest(ctx context.Context, s loadSpec) (*loadtest.Report, err
 	if s.Duration > 0 {
 		args = append(args, "--duration", s.Duration.String())
 	}
+	if s.SourceIPs > 0 {
+		args = append(args, "--source-ips", strconv.Itoa(s.SourceIPs))
+	}
 	if s.ServerPID != 0 {
 		args = append(args, "--server-pid", strconv.Itoa(s.ServerPID))
 	}
-	err := b.procs.run(ctx, procSpec{Name: s.Name, Bin: b.bins.wealthcoach, Args: args, Env: b.loadEnv(), Dir: b.dir, Log: b.log(s.Name)})
-	if err != nil {
-		return nil, fmt.Errorf("%w (log: %s)", err, b.log(s.Name))
-	}
-	return readLoadReport(file)
+	return args
 }
 
 func readLoadReport(file string) (*loadtest.Report, error) {

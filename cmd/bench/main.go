@@ -7,13 +7,23 @@
 //  2. streaming phase: sessions ask distinct questions through
 //     `baseline --mode relay`, then through the server, both streaming
 //     from the same kind of fake model: time to first token;
-//  3. cached phase: sessions ask a question the server has cached:
+//  3. persistence phase: the streaming load against the server with
+//     history.persist and audit.enabled on, then with both off: what
+//     persistence costs in time to first token;
+//  4. cached phase: sessions ask a question the server has cached:
 //     cached-answer latency, and whether every answer came from the cache;
-//  4. capacity phase: many concurrent sessions, one message each: errors.
+//  5. resume phase: sessions drop their socket while an answer streams,
+//     reconnect and resume it: time from the resume frame to its first
+//     frame;
+//  6. capacity phase: many concurrent sessions, one message each: errors.
+//
+// Every row is judged against the stricter of the two lists of targets
+// in SPEC section 7, and shows the first list's target beside it.
 //
 // Every process (fake model, baselines, server, load tool) is a child the
 // bench starts on loopback with random free ports and stops at the end,
-// also on Ctrl-C. Phases 1-3 run --repeat times; the table shows medians.
+// also on Ctrl-C; the resume phase's client is the bench itself. Phases
+// 1-5 run --repeat times; the table shows medians.
 //
 //	go run ./cmd/bench [--repeat 3] [--json results.json] [--keep]
 package main
@@ -60,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := checkOpenFiles(o.maxSessions()); err != nil {
+	if err := checkOpenFiles(o.filesNeeded()); err != nil {
 		return err
 	}
 	dir, err := os.MkdirTemp("", "wealthcoach-bench-")
@@ -118,20 +128,27 @@ type report struct {
 	Missed   []string `json:"missed,omitempty"`
 	Started  string   `json:"started"`
 	Duration string   `json:"duration"`
+	// Wave1Passed and Wave1Missed judge the rows against the first list
+	// of SPEC section 7 alone.
+	Wave1Passed bool     `json:"wave1_passed"`
+	Wave1Missed []string `json:"wave1_missed,omitempty"`
 }
 
 func newReport(o options, mach machine, args []string, m *measurements, took time.Duration) *report {
 	rows := buildRows(rowSpecs(o), m)
 	passed, judged := summary(rows)
+	passed1, judged1 := wave1Summary(rows)
 	return &report{
-		Command:  strings.TrimSpace("bench " + strings.Join(args, " ")),
-		Machine:  mach,
-		Pacing:   o.pacing(),
-		Rows:     rows,
-		Passed:   passed == judged,
-		Missed:   missed(rows),
-		Started:  time.Now().Add(-took).UTC().Format(time.RFC3339),
-		Duration: took.Round(time.Second).String(),
+		Command:     strings.TrimSpace("bench " + strings.Join(args, " ")),
+		Machine:     mach,
+		Pacing:      o.pacing(),
+		Rows:        rows,
+		Passed:      passed == judged,
+		Missed:      missed(rows),
+		Started:     time.Now().Add(-took).UTC().Format(time.RFC3339),
+		Duration:    took.Round(time.Second).String(),
+		Wave1Passed: passed1 == judged1,
+		Wave1Missed: wave1Missed(rows),
 	}
 }
 
@@ -143,9 +160,19 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w, "  -", p)
 	}
 	passed, judged := summary(r.Rows)
-	fmt.Fprintf(w, "\n%d of %d targets met", passed, judged)
+	fmt.Fprintf(w, "\n%d of %d targets met (the stricter of both lists)", passed, judged)
 	if len(r.Missed) > 0 {
 		fmt.Fprintf(w, "; missed: %s", strings.Join(r.Missed, ", "))
+	}
+	fmt.Fprintln(w)
+	passed, judged = wave1Summary(r.Rows)
+	if judged == 0 {
+		fmt.Fprintln(w, "wave 1: the first list has no target among these rows")
+		return
+	}
+	fmt.Fprintf(w, "wave 1: %d of %d targets met", passed, judged)
+	if len(r.Wave1Missed) > 0 {
+		fmt.Fprintf(w, "; missed: %s", strings.Join(r.Wave1Missed, ", "))
 	}
 	fmt.Fprintln(w)
 }

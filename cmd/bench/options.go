@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -16,11 +17,13 @@ import (
 const (
 	phaseConnect  = "connect"
 	phaseStream   = "stream"
+	phasePersist  = "persist"
 	phaseCached   = "cached"
+	phaseResume   = "resume"
 	phaseCapacity = "capacity"
 )
 
-var allPhases = []string{phaseConnect, phaseStream, phaseCached, phaseCapacity}
+var allPhases = []string{phaseConnect, phaseStream, phasePersist, phaseCached, phaseResume, phaseCapacity}
 
 // options configures a bench run. The defaults are the sizes and pacing
 // of the performance targets.
@@ -38,12 +41,13 @@ type options struct {
 	ConnectRamp      time.Duration // phase 1, rate: zero connects as fast as MaxHandshakes allows
 	MemoryRamp       time.Duration // phase 1, memory: spread of session starts
 	MaxHandshakes    int
-	StreamSessions   int           // phase 2
-	StreamMessages   int           // phase 2, per session
-	Think            time.Duration // phase 2: pause between an answer and the next message
-	ChatRamp         time.Duration // phases 2 and 3: spread of session starts
-	CachedSessions   int           // phase 3
-	CapacitySessions int           // phase 4; zero skips it
+	StreamSessions   int           // streaming and persistence phases
+	StreamMessages   int           // streaming and persistence phases, per session
+	Think            time.Duration // streaming and persistence phases: pause between an answer and the next message
+	ChatRamp         time.Duration // every chatting phase but capacity: spread of session starts
+	CachedSessions   int           // cached phase
+	ResumeSessions   int           // resume phase
+	CapacitySessions int           // capacity phase; zero skips it
 	CapacityRamp     time.Duration
 
 	Tokens          int // fake model answer length
@@ -66,7 +70,8 @@ func defaultOptions() options {
 		Think:            500 * time.Millisecond,
 		ChatRamp:         5 * time.Second,
 		CachedSessions:   1000,
-		CapacitySessions: 10000,
+		ResumeSessions:   1000,
+		CapacitySessions: 19000,
 		CapacityRamp:     60 * time.Second,
 		Tokens:           40,
 		FirstTokenDelay:  100 * time.Millisecond,
@@ -98,8 +103,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.StreamSessions, "stream-sessions", o.StreamSessions, "sessions in the streaming phase")
 	fs.IntVar(&o.StreamMessages, "stream-messages", o.StreamMessages, "messages per session in the streaming phase")
 	fs.DurationVar(&o.Think, "think", o.Think, "pause between an answer and the session's next message, with --stream-messages above 1")
-	fs.DurationVar(&o.ChatRamp, "chat-ramp", o.ChatRamp, "spread of session starts in the streaming and cached phases")
+	fs.DurationVar(&o.ChatRamp, "chat-ramp", o.ChatRamp, "spread of session starts in the streaming, persistence, cached and resume phases")
 	fs.IntVar(&o.CachedSessions, "cached-sessions", o.CachedSessions, "sessions in the cached phase")
+	fs.IntVar(&o.ResumeSessions, "resume-sessions", o.ResumeSessions, "sessions in the resume phase, each resuming one interrupted answer")
 	fs.IntVar(&o.CapacitySessions, "capacity-sessions", o.CapacitySessions, "concurrent sessions, one message each, in the capacity phase (0 skips it)")
 	fs.DurationVar(&o.CapacityRamp, "capacity-ramp", o.CapacityRamp, "spread of the capacity phase's connects, and again of its messages")
 	fs.IntVar(&o.Tokens, "tokens", o.Tokens, "fake model answer length in tokens")
@@ -132,7 +138,7 @@ func (o options) validate() error {
 		}
 	}
 	for name, n := range map[string]int{"--sessions": o.IdleSessions, "--stream-sessions": o.StreamSessions,
-		"--cached-sessions": o.CachedSessions, "--max-handshakes": o.MaxHandshakes, "--stream-messages": o.StreamMessages,
+		"--cached-sessions": o.CachedSessions, "--resume-sessions": o.ResumeSessions, "--max-handshakes": o.MaxHandshakes, "--stream-messages": o.StreamMessages,
 		"--tokens": o.Tokens} {
 		if n < 1 {
 			bad("%s must be at least 1", name)
@@ -163,9 +169,10 @@ func checkLoopback(host string) error {
 	return nil
 }
 
-// fdMargin is the open files a process needs besides one per session: the
-// model connections of answers in flight, the store, logs, listeners.
-const fdMargin = 1024
+// fdBase is the open files a process needs besides one per session and
+// one per model call in flight: listeners, the poller, the store, logs, a
+// report.
+const fdBase = 64
 
 // runs reports whether phase p is to run.
 func (o options) runs(p string) bool {
@@ -178,8 +185,8 @@ func (o options) runs(p string) bool {
 // maxSessions is the largest number of sessions any phase that runs opens.
 func (o options) maxSessions() int {
 	n := 1
-	for p, s := range map[string]int{phaseConnect: o.IdleSessions, phaseStream: o.StreamSessions,
-		phaseCached: o.CachedSessions, phaseCapacity: o.CapacitySessions} {
+	for p, s := range map[string]int{phaseConnect: o.IdleSessions, phaseStream: o.StreamSessions, phasePersist: o.StreamSessions,
+		phaseCached: o.CachedSessions, phaseResume: o.ResumeSessions, phaseCapacity: o.CapacitySessions} {
 		if o.runs(p) {
 			n = max(n, s)
 		}
@@ -187,21 +194,71 @@ func (o options) maxSessions() int {
 	return n
 }
 
-// checkOpenFiles refuses a run whose largest phase would exhaust the
-// open-file limit of the server or the load tool, each of which holds one
-// descriptor per session.
-func checkOpenFiles(sessions int) error {
+// answerTime is how long the fake model takes over one answer.
+func (o options) answerTime() time.Duration {
+	return o.FirstTokenDelay + time.Duration(o.Tokens-1)*o.TokenDelay
+}
+
+// answersInFlight estimates the model calls open at once when n sessions
+// send messages answered in answerTime, the first ones spread over ramp:
+// during the ramp n*answer/ramp, and with several messages per session
+// the share of each cycle a session spends waiting for its answer. A
+// quarter more covers uneven arrival. It is never more than n, each
+// session having one answer at a time.
+func (o options) answersInFlight(n, messages int, ramp time.Duration) int {
+	if ramp <= 0 {
+		return n
+	}
+	answer := o.answerTime().Seconds()
+	est := float64(n) * answer / ramp.Seconds()
+	if messages > 1 {
+		est = max(est, float64(n)*answer/(answer+o.Think.Seconds()))
+	}
+	return min(n, int(math.Ceil(1.25*est)))
+}
+
+// filesNeeded is about how many open files the busiest process of the
+// largest phase that runs needs: the server holds one descriptor per
+// session, one per model call in flight, and fdBase more; the load tool
+// (or, in the resume phase, the bench) one per session and its own few.
+// A loose estimate would refuse the capacity phase at its SPEC size,
+// 19,000 sessions under the SPEC's limit of 20,000 open files.
+func (o options) filesNeeded() uint64 {
+	need := 0
+	add := func(p string, sessions, inFlight int) {
+		if o.runs(p) {
+			need = max(need, sessions+inFlight)
+		}
+	}
+	add(phaseConnect, o.IdleSessions, 0)
+	add(phaseStream, o.StreamSessions, o.answersInFlight(o.StreamSessions, o.StreamMessages, o.ChatRamp))
+	add(phasePersist, o.StreamSessions, o.answersInFlight(o.StreamSessions, o.StreamMessages, o.ChatRamp))
+	add(phaseCached, o.CachedSessions, o.answersInFlight(o.CachedSessions, 1, o.ChatRamp))
+	add(phaseResume, o.ResumeSessions, o.answersInFlight(o.ResumeSessions, 1, o.ChatRamp))
+	add(phaseCapacity, o.CapacitySessions, o.answersInFlight(o.CapacitySessions, 1, o.CapacityRamp))
+	return uint64(need) + fdBase
+}
+
+// openFileLimit is the most descriptors a process the bench starts may
+// open: Go programs raise their soft limit to the hard one.
+func openFileLimit() (uint64, error) {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return fmt.Errorf("read the open-file limit: %w", err)
+		return 0, fmt.Errorf("read the open-file limit: %w", err)
 	}
-	limit := rl.Cur
-	if rl.Max > limit {
-		limit = rl.Max // Go programs raise their soft limit to the hard one
+	return max(rl.Cur, rl.Max), nil
+}
+
+// checkOpenFiles refuses a run whose largest phase would exhaust the
+// open-file limit of the server or the load tool halfway.
+func checkOpenFiles(need uint64) error {
+	limit, err := openFileLimit()
+	if err != nil {
+		return err
 	}
-	if need := uint64(sessions) + fdMargin; need > limit {
-		return fmt.Errorf("%d sessions need about %d open files per process, but the limit is %d: run fewer sessions or raise it (ulimit -n)",
-			sessions, need, limit)
+	if need > limit {
+		return fmt.Errorf("the largest phase needs about %d open files per process, but the limit is %d: run fewer sessions or raise it (ulimit -n)",
+			need, limit)
 	}
 	return nil
 }
@@ -228,14 +285,24 @@ func (o options) pacing() []string {
 		lines = append(lines, fmt.Sprintf("streaming phase: %d sessions, %d distinct question(s) each%s, session starts and first messages spread over %s",
 			o.StreamSessions, o.StreamMessages, think, o.ChatRamp))
 	}
+	if o.runs(phasePersist) {
+		lines = append(lines, fmt.Sprintf("persistence phase: the streaming phase's load (%d sessions) against the server twice, with history.persist and audit.enabled on and with both off (the \"baseline\" column)",
+			o.StreamSessions))
+	}
 	if o.runs(phaseCached) {
 		lines = append(lines, fmt.Sprintf("cached phase: %d sessions ask one fixed question (warm-up run), then %d fresh sessions of the same users ask it again, spread over %s, with history.persist off (a session that starts with its user's stored memory asks in another context, which is another cache key)",
 			o.CachedSessions, o.CachedSessions, o.ChatRamp))
 	}
-	if o.runs(phaseCapacity) {
-		lines = append(lines, fmt.Sprintf("capacity phase: %d sessions connect over %s, then each sends one message, spread over %s, all staying connected until the last answer",
-			o.CapacitySessions, o.CapacityRamp, o.CapacityRamp))
+	if o.runs(phaseResume) {
+		lines = append(lines, fmt.Sprintf("resume phase: %d sessions, starts spread over %s; each asks a question, drops its socket without a close at the answer's first frame, "+
+			"reconnects as the same user and resumes the answer; the bench process itself is the client (not the load tool), still a process apart from the server",
+			o.ResumeSessions, o.ChatRamp))
 	}
-	lines = append(lines, fmt.Sprintf("repeats: %d of each phase but capacity (medians shown); the sides alternate which goes first", o.Repeat))
+	if o.runs(phaseCapacity) {
+		lines = append(lines, fmt.Sprintf("capacity phase: %d sessions connect over %s, from %d loopback source address(es), then each sends one message, spread over %s, all staying connected until the last answer",
+			o.CapacitySessions, o.CapacityRamp, sourceIPs(o.CapacitySessions), o.CapacityRamp))
+	}
+	lines = append(lines, fmt.Sprintf("repeats: %d of each phase but capacity (medians shown); the sides alternate which goes first", o.Repeat),
+		"targets: each row is judged against the stricter of the two lists of SPEC section 7; the \"wave 1\" column shows the first list's target where it differs (\"same\" where it does not)")
 	return lines
 }

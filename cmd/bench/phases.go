@@ -21,7 +21,24 @@ const (
 	// they did (the history is part of the cache key), so with persistence
 	// its repeated question is rightly never a hit.
 	kindServerNoHistory
+	// kindServerNoPersist is the real server with neither persisted
+	// conversations nor the audit trail: the persistence phase's
+	// reference.
+	kindServerNoPersist
 )
+
+// serverSettings are the environment settings a kind of server runs with
+// besides the bench's own; the defaults have history.persist and
+// audit.enabled on.
+func (k targetKind) serverSettings() []string {
+	switch k {
+	case kindServerNoHistory:
+		return []string{"WEALTHCOACH_HISTORY_PERSIST=false"}
+	case kindServerNoPersist:
+		return []string{"WEALTHCOACH_HISTORY_PERSIST=false", "WEALTHCOACH_AUDIT_ENABLED=false"}
+	}
+	return nil
+}
 
 // withTarget starts a fresh target (and its fake model), runs fn against
 // it and stops both. A target that died under the load is an error.
@@ -41,10 +58,8 @@ func (b *bench) withTarget(ctx context.Context, name string, kind targetKind, fn
 		t, err = b.startBaseline(ctx, name, "auth", nil)
 	case kindRelayBaseline:
 		t, err = b.startBaseline(ctx, name, "relay", model)
-	case kindServerNoHistory:
-		t, err = b.startServer(ctx, name, model, "WEALTHCOACH_HISTORY_PERSIST=false")
 	default:
-		t, err = b.startServer(ctx, name, model)
+		t, err = b.startServer(ctx, name, model, kind.serverSettings()...)
 	}
 	if err != nil {
 		return err
@@ -77,7 +92,9 @@ func (b *bench) runPhases(ctx context.Context, m *measurements) error {
 	}{
 		{phaseConnect, b.connectPhase},
 		{phaseStream, b.streamPhase},
+		{phasePersist, b.persistPhase},
 		{phaseCached, b.cachedPhase},
+		{phaseResume, b.resumePhase},
 	}
 	for _, p := range phases {
 		if !b.o.runs(p.name) {
@@ -154,27 +171,58 @@ func (b *bench) streamPhase(ctx context.Context, run int, m *measurements) error
 		if s == sideBaseline {
 			kind = kindRelayBaseline
 		}
-		name := fmt.Sprintf("stream%d-%s", run, s)
-		err := b.withTarget(ctx, name, kind, func(t *target) error {
-			rep, err := b.loadtest(ctx, loadSpec{Name: name + "-load", URL: t.url, Sessions: b.o.StreamSessions,
-				Messages: b.o.StreamMessages, Think: b.o.Think, Ramp: b.o.ChatRamp, ServerPID: t.proc.Pid()})
-			if err != nil {
-				return err
-			}
-			ft := rep.Metric(loadtest.MetricFirstToken)
-			m.add(s, figTTFTP50, ft.P50.Float())
-			m.add(s, figTTFTP99, ft.P99.Float())
-			m.add(s, figCPUPerAnswer, serverOf(rep).CPUPerAnswer.Float())
-			m.add(s, figStreamErrors, float64(rep.ErrorCount))
-			b.logf("  %-8s %d answers (%d cached), TTFT p50 %.1f ms p99 %.1f ms, %s",
-				s, rep.Answers, rep.Cached, ft.P50.Float(), ft.P99.Float(), errorSummary(rep))
-			return nil
-		})
+		rep, err := b.streamRun(ctx, fmt.Sprintf("stream%d-%s", run, s), kind)
 		if err != nil {
 			return err
 		}
+		ft := rep.Metric(loadtest.MetricFirstToken)
+		m.add(s, figTTFTP50, ft.P50.Float())
+		m.add(s, figTTFTP99, ft.P99.Float())
+		m.add(s, figCPUPerAnswer, serverOf(rep).CPUPerAnswer.Float())
+		m.add(s, figStreamErrors, float64(rep.ErrorCount))
 	}
 	return nil
+}
+
+// persistPhase runs the streaming phase's load against the server with
+// history.persist and audit.enabled on (the server side) and with both off
+// (the baseline side), and records what persistence costs in time to
+// first token.
+func (b *bench) persistPhase(ctx context.Context, run int, m *measurements) error {
+	for _, s := range sides(run) {
+		kind, label := kindServer, "on"
+		if s == sideBaseline {
+			kind, label = kindServerNoPersist, "off"
+		}
+		rep, err := b.streamRun(ctx, fmt.Sprintf("persist%d-%s", run, label), kind)
+		if err != nil {
+			return err
+		}
+		ft := rep.Metric(loadtest.MetricFirstToken)
+		m.add(s, figPersistTTFTP50, ft.P50.Float())
+		m.add(s, figPersistTTFTP99, ft.P99.Float())
+		m.add(s, figPersistErrors, float64(rep.ErrorCount))
+	}
+	return nil
+}
+
+// streamRun streams the streaming phase's fresh answers through a fresh
+// target of the given kind.
+func (b *bench) streamRun(ctx context.Context, name string, kind targetKind) (*loadtest.Report, error) {
+	var rep *loadtest.Report
+	err := b.withTarget(ctx, name, kind, func(t *target) error {
+		var err error
+		rep, err = b.loadtest(ctx, loadSpec{Name: name + "-load", URL: t.url, Sessions: b.o.StreamSessions,
+			Messages: b.o.StreamMessages, Think: b.o.Think, Ramp: b.o.ChatRamp, ServerPID: t.proc.Pid()})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ft := rep.Metric(loadtest.MetricFirstToken)
+	b.logf("  %-16s %d answers (%d cached), TTFT p50 %.1f ms p99 %.1f ms, %s",
+		name, rep.Answers, rep.Cached, ft.P50.Float(), ft.P99.Float(), errorSummary(rep))
+	return rep, nil
 }
 
 // cachedPhase fills the server's cache with one answer per user, then
@@ -211,12 +259,7 @@ func (b *bench) cachedPhase(ctx context.Context, run int, m *measurements) error
 // while the last answers stream; the cap ends holds without an error.
 func (b *bench) capacityPhase(ctx context.Context, m *measurements) error {
 	const name = "capacity-server"
-	ramp := b.o.CapacityRamp
-	spec := loadSpec{
-		Name: name + "-load", Sessions: b.o.CapacitySessions, Messages: 1, Ramp: ramp,
-		Hold:     ramp + b.o.Timeout + 10*time.Second,
-		Duration: 2*ramp + b.o.Timeout + 5*time.Second,
-	}
+	spec := capacitySpec(b.o, name+"-load")
 	return b.withTarget(ctx, name, kindServer, func(t *target) error {
 		spec.URL, spec.ServerPID = t.url, t.proc.Pid()
 		rep, err := b.loadtest(ctx, spec)
@@ -234,4 +277,17 @@ func (b *bench) capacityPhase(ctx context.Context, m *measurements) error {
 			rep.Connected, rep.Sessions, rep.Answers, ft.P50.Float(), ft.P99.Float(), errorSummary(rep))
 		return nil
 	})
+}
+
+// capacitySpec is the capacity phase's load, without its target. The
+// sessions come from several loopback source addresses, so that none runs
+// out of ephemeral ports (see sessionsPerSourceIP).
+func capacitySpec(o options, name string) loadSpec {
+	ramp := o.CapacityRamp
+	return loadSpec{
+		Name: name, Sessions: o.CapacitySessions, Messages: 1, Ramp: ramp,
+		SourceIPs: sourceIPs(o.CapacitySessions),
+		Hold:      ramp + o.Timeout + 10*time.Second,
+		Duration:  2*ramp + o.Timeout + 5*time.Second,
+	}
 }

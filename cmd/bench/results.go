@@ -40,6 +40,12 @@ const (
 	figCapTTFTP50         figure = "capacity_ttft_p50"
 	figCapTTFTP99         figure = "capacity_ttft_p99"
 	figCapRSS             figure = "capacity_rss_per_session"
+	figPersistTTFTP50     figure = "persist_ttft_p50" // baseline: persistence and audit off
+	figPersistTTFTP99     figure = "persist_ttft_p99"
+	figPersistErrors      figure = "persist_errors"
+	figResumeP50          figure = "resume_first_frame_p50"
+	figResumeP99          figure = "resume_first_frame_p99"
+	figResumeErrors       figure = "resume_errors"
 )
 
 // measurements collects every run's value of every figure, per side.
@@ -112,7 +118,13 @@ type rowSpec struct {
 	unit  string // handshakes/s, ms, KiB, or "" for counts
 	fig   figure
 	agg   aggregate
+	// check is the judged target: the stricter of SPEC section 7's two
+	// lists, which is the second (wave 2) list's where it sets one.
 	check check
+	// wave1 is the first list's target for the figure, shown beside the
+	// judged one: the same as check where the lists agree, checkInfo where
+	// the first list has none.
+	wave1 check
 }
 
 // rowSpecs are the table's lines for the phases that run, in order.
@@ -124,8 +136,14 @@ func rowSpecs(o options) []rowSpec {
 	if o.runs(phaseStream) {
 		rows = append(rows, streamRows(o)...)
 	}
+	if o.runs(phasePersist) {
+		rows = append(rows, persistRows(o)...)
+	}
 	if o.runs(phaseCached) {
 		rows = append(rows, cachedRows(o)...)
+	}
+	if o.runs(phaseResume) {
+		rows = append(rows, resumeRows(o)...)
 	}
 	if o.runs(phaseCapacity) {
 		rows = append(rows, capacityRows(o)...)
@@ -133,43 +151,86 @@ func rowSpecs(o options) []rowSpec {
 	return rows
 }
 
+// noErrors is the target of every error count, in both lists.
+var noErrors = check{checkEverySideAtMost, 0}
+
 func connectRows(o options) []rowSpec {
 	return []rowSpec{
-		{fmt.Sprintf("connect + authenticate rate, %d sessions", o.IdleSessions), "handshakes/s", figConnectRate, aggMedian, check{checkRatioAtLeast, 0.80}},
-		{"CPU per handshake, same run", "ms", figCPUPerHandshake, aggMedian, check{}},
-		{"RSS per idle session after that burst", "KiB", figRSSPerSessionBurst, aggMedian, check{}},
-		{fmt.Sprintf("RSS per idle authenticated session, connects paced over %s", o.MemoryRamp), "KiB", figRSSPerSession, aggMedian, check{checkServerAtMost, 16}},
-		{"connect phase errors", "", figConnectErrors, aggMax, check{checkEverySideAtMost, 0}},
+		{fmt.Sprintf("connect + authenticate rate, %d sessions", o.IdleSessions), "handshakes/s", figConnectRate, aggMedian,
+			check{checkRatioAtLeast, 0.90}, check{checkRatioAtLeast, 0.80}},
+		{"CPU per handshake, same run", "ms", figCPUPerHandshake, aggMedian, check{checkRatioAtMost, 1.3}, check{}},
+		{"RSS per idle session after that burst", "KiB", figRSSPerSessionBurst, aggMedian, check{}, check{}},
+		{fmt.Sprintf("RSS per idle authenticated session, history.persist on, connects paced over %s", o.MemoryRamp), "KiB", figRSSPerSession, aggMedian,
+			check{checkServerAtMost, 12}, check{checkServerAtMost, 16}},
+		{"connect phase errors", "", figConnectErrors, aggMax, noErrors, noErrors},
 	}
+}
+
+// streamLoad describes the streaming load in row labels.
+func streamLoad(o options) string {
+	s := fmt.Sprintf("%d sessions streaming", o.StreamSessions)
+	if o.StreamMessages > 1 {
+		s += fmt.Sprintf(", %d messages each", o.StreamMessages)
+	}
+	return s
 }
 
 func streamRows(o options) []rowSpec {
 	return []rowSpec{
-		{fmt.Sprintf("TTFT p50, %d sessions streaming", o.StreamSessions), "ms", figTTFTP50, aggMedian, check{checkRatioAtMost, 1.2}},
-		{fmt.Sprintf("TTFT p99, %d sessions streaming", o.StreamSessions), "ms", figTTFTP99, aggMedian, check{checkRatioAtMost, 1.2}},
-		{"CPU per streamed answer", "ms", figCPUPerAnswer, aggMedian, check{}},
-		{"streaming phase errors", "", figStreamErrors, aggMax, check{checkEverySideAtMost, 0}},
+		{"TTFT p50, " + streamLoad(o), "ms", figTTFTP50, aggMedian, check{checkRatioAtMost, 1.1}, check{checkRatioAtMost, 1.2}},
+		{"TTFT p99, " + streamLoad(o), "ms", figTTFTP99, aggMedian, check{checkRatioAtMost, 1.1}, check{checkRatioAtMost, 1.2}},
+		{"CPU per streamed answer", "ms", figCPUPerAnswer, aggMedian, check{}, check{}},
+		{"streaming phase errors", "", figStreamErrors, aggMax, noErrors, noErrors},
+	}
+}
+
+// persistRows compare the server with history.persist and audit.enabled
+// on (the server column) to the same server with both off (the baseline
+// column). Only the second list sets a target.
+func persistRows(o options) []rowSpec {
+	return []rowSpec{
+		{"TTFT p50 with persistence and audit on vs off, " + streamLoad(o), "ms", figPersistTTFTP50, aggMedian, check{}, check{}},
+		{"TTFT p99 with persistence and audit on vs off, " + streamLoad(o), "ms", figPersistTTFTP99, aggMedian, check{checkRatioAtMost, 1.05}, check{}},
+		{"persistence phase errors", "", figPersistErrors, aggMax, noErrors, check{}},
 	}
 }
 
 func cachedRows(o options) []rowSpec {
+	p99 := check{checkServerAtMost, 5}
+	none := check{checkServerAtMost, 0}
 	return []rowSpec{
-		{fmt.Sprintf("cached answer p50, %d sessions", o.CachedSessions), "ms", figCachedP50, aggMedian, check{}},
-		{fmt.Sprintf("cached answer p99, %d sessions", o.CachedSessions), "ms", figCachedP99, aggMedian, check{checkServerAtMost, 5}},
-		{"second-run answers not from the cache", "", figNotCached, aggMax, check{checkServerAtMost, 0}},
-		{"cached phase errors", "", figCachedErrors, aggMax, check{checkServerAtMost, 0}},
+		{fmt.Sprintf("cached answer p50, %d sessions", o.CachedSessions), "ms", figCachedP50, aggMedian, check{}, check{}},
+		{fmt.Sprintf("cached answer p99, %d sessions", o.CachedSessions), "ms", figCachedP99, aggMedian, p99, p99},
+		{"second-run answers not from the cache", "", figNotCached, aggMax, none, none},
+		{"cached phase errors", "", figCachedErrors, aggMax, none, none},
 	}
 }
 
+// resumeRows time a resume frame to the first frame answering it. Only the
+// second list sets a target.
+func resumeRows(o options) []rowSpec {
+	n := o.ResumeSessions
+	return []rowSpec{
+		{fmt.Sprintf("resume first frame p50, %d resumes", n), "ms", figResumeP50, aggMedian, check{}, check{}},
+		{fmt.Sprintf("resume first frame p99, %d resumes", n), "ms", figResumeP99, aggMedian, check{checkServerAtMost, 5}, check{}},
+		{"resume phase errors", "", figResumeErrors, aggMax, check{checkServerAtMost, 0}, check{}},
+	}
+}
+
+// capacityRows are judged against the run's own size, the label's: the
+// SPEC's are 10,000 sessions (first list) and 19,000 (second list, the
+// default), and a run of 19,000 with no error shows both.
 func capacityRows(o options) []rowSpec {
 	n := o.CapacitySessions
+	all := check{checkServerAtLeast, float64(n)}
+	none := check{checkServerAtMost, 0}
 	return []rowSpec{
-		{fmt.Sprintf("%d concurrent sessions: connected", n), "", figCapConnected, aggMedian, check{checkServerAtLeast, float64(n)}},
-		{fmt.Sprintf("%d concurrent sessions: answers", n), "", figCapAnswers, aggMedian, check{checkServerAtLeast, float64(n)}},
-		{fmt.Sprintf("%d concurrent sessions: errors", n), "", figCapErrors, aggMax, check{checkServerAtMost, 0}},
-		{fmt.Sprintf("%d concurrent sessions: TTFT p50", n), "ms", figCapTTFTP50, aggMedian, check{}},
-		{fmt.Sprintf("%d concurrent sessions: TTFT p99", n), "ms", figCapTTFTP99, aggMedian, check{}},
-		{fmt.Sprintf("%d concurrent sessions: RSS per session", n), "KiB", figCapRSS, aggMedian, check{}},
+		{fmt.Sprintf("%d concurrent sessions: connected", n), "", figCapConnected, aggMedian, all, all},
+		{fmt.Sprintf("%d concurrent sessions: answers", n), "", figCapAnswers, aggMedian, all, all},
+		{fmt.Sprintf("%d concurrent sessions: errors", n), "", figCapErrors, aggMax, none, none},
+		{fmt.Sprintf("%d concurrent sessions: TTFT p50", n), "ms", figCapTTFTP50, aggMedian, check{}, check{}},
+		{fmt.Sprintf("%d concurrent sessions: TTFT p99", n), "ms", figCapTTFTP99, aggMedian, check{}, check{}},
+		{fmt.Sprintf("%d concurrent sessions: RSS per session", n), "KiB", figCapRSS, aggMedian, check{}, check{}},
 	}
 }
 
@@ -192,6 +253,10 @@ type row struct {
 	Result       string    `json:"result"`
 	BaselineRuns []float64 `json:"baseline_runs,omitempty"`
 	ServerRuns   []float64 `json:"server_runs,omitempty"`
+	// Wave1Target and Wave1Result judge the figure against the first list
+	// of SPEC section 7 alone; empty where that list has no target for it.
+	Wave1Target string `json:"wave1_target,omitempty"`
+	Wave1Result string `json:"wave1_result,omitempty"`
 }
 
 // judged reports whether the row counts towards pass or fail.
@@ -199,6 +264,20 @@ func (r row) judged() bool { return r.Result != resultInfo }
 
 // passed reports whether a judged row met its target.
 func (r row) passed() bool { return r.Result == resultPass }
+
+// wave1Judged reports whether the first list has a target for the row.
+func (r row) wave1Judged() bool { return r.Wave1Result != "" }
+
+// wave1Column is the row's "wave 1" cell: "same" where both lists agree.
+func (r row) wave1Column() string {
+	switch {
+	case !r.wave1Judged():
+		return "—"
+	case r.Wave1Target == r.Target:
+		return "same"
+	}
+	return r.Wave1Target + ": " + r.Wave1Result
+}
 
 // buildRows aggregates the runs and judges each row.
 func buildRows(specs []rowSpec, m *measurements) []row {
@@ -228,6 +307,11 @@ func evaluate(s rowSpec, base, srv *float64) row {
 		r.Ratio = &ratio
 	}
 	r.Result = judge(s.check, base, srv, r.Ratio)
+	if s.wave1.kind != checkInfo {
+		w := s
+		w.check = s.wave1
+		r.Wave1Target, r.Wave1Result = targetText(w), judge(s.wave1, base, srv, r.Ratio)
+	}
 	return r
 }
 
@@ -318,10 +402,35 @@ func summary(rows []row) (passed, judged int) {
 	return passed, judged
 }
 
+// wave1Summary counts the rows the first list judges and those that met
+// its target.
+func wave1Summary(rows []row) (passed, judged int) {
+	for _, r := range rows {
+		if r.wave1Judged() {
+			judged++
+			if r.Wave1Result == resultPass {
+				passed++
+			}
+		}
+	}
+	return passed, judged
+}
+
+// wave1Missed lists the rows that missed the first list's target.
+func wave1Missed(rows []row) []string {
+	var out []string
+	for _, r := range rows {
+		if r.wave1Judged() && r.Wave1Result != resultPass {
+			out = append(out, r.Figure+" ("+strings.ToLower(r.Wave1Result)+")")
+		}
+	}
+	return out
+}
+
 // printTable writes the rows as a Markdown table.
 func printTable(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| figure | baseline | server | server / baseline | target | result |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|---|")
+	fmt.Fprintln(w, "| figure | baseline | server | server / baseline | target | result | wave 1 |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---|---|---|")
 	for _, r := range rows {
 		label := r.Figure
 		if r.Unit != "" {
@@ -331,8 +440,8 @@ func printTable(w io.Writer, rows []row) {
 		if r.Ratio != nil {
 			ratio = strconv.FormatFloat(*r.Ratio, 'f', 2, 64)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", label, formatOptional(r.Baseline, r.Unit),
-			formatOptional(r.Server, r.Unit), ratio, r.Target, r.Result)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", label, formatOptional(r.Baseline, r.Unit),
+			formatOptional(r.Server, r.Unit), ratio, r.Target, r.Result, r.wave1Column())
 	}
 }
 
