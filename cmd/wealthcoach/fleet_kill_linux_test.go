@@ -158,8 +158,20 @@ func TestKilledNodeFreesItsSlots(t *testing.T) {
 	if soonest := ttl - ttl/3 - 250*time.Millisecond; back < soonest {
 		t.Errorf("slot back after %v, sooner than an unreleased lease can expire (%v)", back, soonest)
 	}
-	if _, ok := survivor.tryConnect(user); !ok {
-		t.Fatal("the killed node's second slot did not come back with the first")
+	// The two leases were written milliseconds apart (a renewal may fall
+	// between the two admissions), so the second may expire a little after
+	// the first; it must still be back within the same bound.
+	testutil.WaitFor(t, 3*ttl, "the killed node's second slot", func() bool {
+		if _, ok := survivor.tryConnect(user); ok {
+			back = time.Since(killed)
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+		return false
+	})
+	t.Logf("second slot back %v after SIGKILL", back.Round(time.Millisecond))
+	if limit := ttl + ttl/3; back > limit {
+		t.Errorf("second slot back after %v, want within lease_ttl plus one renewal (%v)", back, limit)
 	}
 	if _, ok := survivor.tryConnect(user); ok {
 		t.Fatal("a fourth session was admitted after the killed node's two slots were taken")
