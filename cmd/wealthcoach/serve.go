@@ -98,6 +98,7 @@ func (m *Main) newServer(cfg config.Config, log *slog.Logger, st appStore) (*ser
 		FrameBurst:        cfg.Limits.FrameBurst,
 		MaxPendingBytes:   int64(cfg.Limits.MaxPendingBytes),
 		WriteTimeout:      cfg.Server.WriteTimeout,
+		PingInterval:      cfg.Server.PingInterval,
 		Compression:       cfg.Server.Compression,
 		// Counted per client address: the peer's, or the one a trusted proxy forwarded.
 		MaxUnauthenticatedPerIP: cfg.Limits.MaxUnauthenticatedPerIP,

@@ -46,6 +46,8 @@ func numbers(key string, lo, hi float64, why string) bound {
 var bounds = []bound{
 	durations("server.write_timeout", time.Second, 5*time.Minute,
 		"shorter drops slow links; longer keeps stalled sockets"),
+	durations("server.ping_interval", 100*time.Millisecond, 10*time.Minute,
+		"a pong needs a round trip; a vanished client holds its session for three"),
 	durations("auth.leeway", 0, 5*time.Minute,
 		"more is a broken clock, and lets expired tokens in"),
 	durations("auth.timeout", 100*time.Millisecond, 5*time.Minute,

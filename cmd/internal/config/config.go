@@ -46,6 +46,10 @@ type Server struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// WriteTimeout bounds one write to a client socket. Default 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// PingInterval is how long a client may stay silent before it is sent a
+	// WebSocket ping; one silent for three intervals is dropped, so that a
+	// peer gone without a FIN does not hold its session. Default 30s.
+	PingInterval time.Duration `yaml:"ping_interval"`
 	// Compression negotiates permessage-deflate with clients that offer it.
 	// Frames stay capped at limits.max_frame_bytes after decompression.
 	// Default false.
@@ -350,6 +354,7 @@ func Default() Config {
 			AllowedOrigins: []string{},
 			TrustedProxies: []string{},
 			WriteTimeout:   ws.WriteTimeout,
+			PingInterval:   ws.PingInterval,
 		},
 		Admin: Admin{Listen: "127.0.0.1:9090"},
 		Auth: Auth{

@@ -28,6 +28,7 @@ func TestValidate(t *testing.T) {
 		{name: "trusted proxies ok", edit: func(c *Config) { c.Server.TrustedProxies = []string{"10.0.0.0/8", "fd00::/8", "192.0.2.1"} }},
 		{name: "max unauthenticated per ip", edit: func(c *Config) { c.Limits.MaxUnauthenticatedPerIP = 0 }, wantErr: "limits.max_unauthenticated_per_ip"},
 		{name: "write timeout", edit: func(c *Config) { c.Server.WriteTimeout = 0 }, wantErr: "server.write_timeout"},
+		{name: "ping interval", edit: func(c *Config) { c.Server.PingInterval = 0 }, wantErr: "server.ping_interval"},
 		{name: "tls cert without key", edit: func(c *Config) { c.Server.TLSCertFile = "cert.pem" }, wantErr: "server.tls_key_file: is required when server.tls_cert_file is set"},
 		{name: "tls key without cert", edit: func(c *Config) { c.Server.TLSKeyFile = "key.pem" }, wantErr: "server.tls_cert_file: is required when server.tls_key_file is set"},
 		{name: "tls cert and key", edit: func(c *Config) { c.Server.TLSCertFile, c.Server.TLSKeyFile = "cert.pem", "key.pem" }},
