@@ -43,6 +43,13 @@ bench *ARGS:
 loadtest *ARGS:
     go run ./cmd/wealthcoach loadtest {{ARGS}}
 
+# Ten minutes (by default) of chat with the model failing at random and
+# Redis restarted mid-run, then every answer received looked up in the
+# store: `just soak`, `just soak 30m 500`. Needs redis-server.
+# Soak the server under faults and count answers against stored rows.
+soak DURATION="10m" SESSIONS="200":
+    bash deploy/soak/soak.sh {{DURATION}} {{SESSIONS}}
+
 # Go benchmarks of the hot paths.
 bench-go:
     go test -run=^$ -bench=. -benchmem ./transport/ ./transport/auth/ ./actors/ ./internal/metrics/

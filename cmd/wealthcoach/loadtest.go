@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/wealthwarriors/wealthcoach/cmd/internal/config"
 	"github.com/wealthwarriors/wealthcoach/internal/loadtest"
 )
 
@@ -21,6 +22,8 @@ func (m *Main) loadtest(ctx context.Context, args []string) error {
 	jsonFile := fs.String("json", "", "also write the summary as JSON to this file")
 	allowErrors := fs.Bool("allow-errors", false, "exit 0 even when errors occurred")
 	keyFile := fs.String("key", "", "PEM private key, for RS/ES/EdDSA configurations")
+	verify := fs.Bool("verify-store", false, "after the run, look up every answer received in the store of --config (audit records and messages) and fail if one is missing")
+	verifyWait := fs.Duration("verify-wait", time.Minute, "with --verify-store, how long to wait for the server's writer to store the last answers")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,6 +44,7 @@ func (m *Main) loadtest(ctx context.Context, args []string) error {
 		return fmt.Errorf("loadtest: %w", err)
 	}
 	ttl = o.Duration + o.Timeout + 10*time.Minute
+	o.Record = *verify
 	if err := m.checkOpenFiles(o.Sessions); err != nil {
 		return err
 	}
@@ -52,6 +56,12 @@ func (m *Main) loadtest(ctx context.Context, args []string) error {
 		return fmt.Errorf("loadtest: %w", err)
 	}
 	rep.PrintTable(m.Stdout)
+	if *verify {
+		if rep.Store, err = verifyStore(ctx, cfg, rep.Received, *verifyWait); err != nil {
+			return fmt.Errorf("loadtest: %w", err)
+		}
+		loadtest.PrintVerification(m.Stdout, rep.Store)
+	}
 	if *jsonFile != "" {
 		b, err := json.MarshalIndent(rep, "", "  ")
 		if err != nil {
@@ -61,10 +71,36 @@ func (m *Main) loadtest(ctx context.Context, args []string) error {
 			return fmt.Errorf("write summary: %w", err)
 		}
 	}
+	if rep.Store != nil && rep.Store.Lost() > 0 {
+		return fmt.Errorf("loadtest: %d answers received are missing from the store", rep.Store.Lost())
+	}
 	if rep.ErrorCount > 0 && !*allowErrors {
 		return fmt.Errorf("loadtest: %d errors (--allow-errors to exit 0 anyway)", rep.ErrorCount)
 	}
 	return nil
+}
+
+// verifyStore looks up the answers received in the configured store,
+// again every second while some are missing and wait has not passed: the
+// server's writer stores them in batches, later still after an outage.
+func verifyStore(ctx context.Context, cfg config.Config, received []loadtest.Received, wait time.Duration) (*loadtest.Verification, error) {
+	st, err := openStore(ctx, cfg, false)
+	if err != nil {
+		return nil, fmt.Errorf("verify store: %w", err)
+	}
+	defer st.Close()
+	deadline := time.Now().Add(wait)
+	for {
+		v, err := loadtest.Verify(ctx, st, received)
+		if err != nil || v.Lost() == 0 || time.Now().After(deadline) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, nil
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // registerLoadFlags binds the flags that configure the run itself.
@@ -79,11 +115,13 @@ func registerLoadFlags(fs *flag.FlagSet, o *loadtest.Options) {
 	fs.DurationVar(&o.Think, "think", 500*time.Millisecond, "pause between an answer and the next message")
 	fs.Float64Var(&o.Repeat, "repeat", 0, "fraction [0,1] of messages taken from a fixed question set, to exercise the cache")
 	fs.DurationVar(&o.Hold, "hold", 0, "stay connected idle this long after chatting")
-	fs.DurationVar(&o.Duration, "duration", loadtest.DefaultDuration, "hard cap on the whole run")
+	fs.DurationVar(&o.Duration, "duration", loadtest.DefaultDuration, "hard cap on the whole run; with --soak, its length")
 	fs.DurationVar(&o.Timeout, "timeout", loadtest.DefaultTimeout, "bound on each wait: a handshake, the connected frame, a whole answer")
 	fs.BoolVar(&o.Compression, "compression", false, "offer permessage-deflate (the server uses it with server.compression on)")
 	fs.IntVar(&o.SourceIPs, "source-ips", 0, "spread source addresses over 127.0.0.1 … 127.0.0.N (default: 1 per 20000 sessions above 20000)")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "server process to sample in /proc: CPU per handshake and per answer, RSS per idle session")
+	fs.BoolVar(&o.Soak, "soak", false, "chat until --duration ends (ignores --messages); with --server-pid, sample RSS every --sample-every")
+	fs.DurationVar(&o.SampleEvery, "sample-every", loadtest.DefaultSampleEvery, "period of the server RSS samples in a --soak")
 }
 
 // checkOpenFiles reports the open-file limit and refuses a run that would

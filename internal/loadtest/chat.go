@@ -28,29 +28,43 @@ var questions = []string{
 // answer, and reports whether the session is still usable.
 func (r *runner) chat(i int, c *wsclient.Client) bool {
 	m := r.o.Messages
+	if r.o.Soak {
+		m = math.MaxInt // until the run ends
+	}
 	if m == 0 {
 		return true
 	}
 	if !sleepUntil(r.ctx, r.chatAt.Add(r.offset(i))) {
 		r.stopped()
-		r.progress(m)
+		r.skipped(m)
 		return false
 	}
 	repeats := r.repeats(i)
 	for j := range m {
-		if j > 0 && !sleepUntil(r.ctx, time.Now().Add(r.o.Think)) {
-			r.stopped()
-			r.progress(m - j)
+		if r.o.Soak && r.ctx.Err() != nil {
 			return false
 		}
-		ok := r.ask(c, j, question(r.runID, i, j, repeats))
+		if j > 0 && !sleepUntil(r.ctx, time.Now().Add(r.o.Think)) {
+			r.stopped()
+			r.skipped(m - j)
+			return false
+		}
+		ok := r.ask(c, r.tokenUser(i), j, question(r.runID, i, j, repeats))
 		r.progress(1)
 		if !ok {
-			r.progress(m - j - 1)
+			r.skipped(m - j - 1)
 			return false
 		}
 	}
 	return true
+}
+
+// skipped advances the bar past n messages that will not be sent. A soak
+// has no planned count to reach.
+func (r *runner) skipped(n int) {
+	if !r.o.Soak {
+		r.progress(n)
+	}
 }
 
 // repeats is how many of session i's messages come from the fixed set.
@@ -84,7 +98,7 @@ func splitmix64(x uint64) uint64 {
 
 // ask sends message j and reads its answer. It reports whether the
 // session can go on: an error frame ends the message but not the session.
-func (r *runner) ask(c *wsclient.Client, j int, content string) bool {
+func (r *runner) ask(c *wsclient.Client, user string, j int, content string) bool {
 	id := "m" + strconv.Itoa(j)
 	start := time.Now()
 	if err := c.Message(content, id); err != nil {
@@ -110,6 +124,12 @@ func (r *runner) ask(c *wsclient.Client, j int, content string) bool {
 			}
 			if f.Done {
 				r.answered(f, first, time.Since(start))
+				r.record(user, f)
+				if f.FinishReason == "error" {
+					// An answer cut after some text: the error frame
+					// that says why follows (SPEC 8.1).
+					return r.cutReason(c, id, deadline)
+				}
 				return true
 			}
 		case "error":
@@ -122,8 +142,29 @@ func (r *runner) ask(c *wsclient.Client, j int, content string) bool {
 	}
 }
 
+// cutReason reads the error frame that follows an answer cut by a
+// failure, so that the next message does not take it for its own.
+func (r *runner) cutReason(c *wsclient.Client, id string, deadline time.Time) bool {
+	for {
+		f, err := c.Next(time.Until(deadline))
+		if err != nil {
+			r.waitFailed("the error after a cut answer", err)
+			return false
+		}
+		switch {
+		case f.Type == "error" && f.ReplyTo == id:
+			r.errs.add("answer cut, then error "+f.Code, f.Message)
+			return true
+		case f.Type == "pong":
+		default:
+			r.errs.add("unexpected "+f.Type+" frame after a cut answer", string(f.Raw))
+		}
+	}
+}
+
 // answered records a done frame: a cached answer is one frame, so it has
-// no separate first-token time.
+// no separate first-token time. An answer cut by a failure is counted by
+// the error that follows it.
 func (r *runner) answered(f *wsclient.Frame, first, whole time.Duration) {
 	r.answers.Add(1)
 	if f.Cached {
@@ -133,7 +174,7 @@ func (r *runner) answered(f *wsclient.Frame, first, whole time.Duration) {
 		r.firstToken.add(first)
 		r.answer.add(whole)
 	}
-	if f.FinishReason != "stop" {
+	if f.FinishReason != "stop" && f.FinishReason != "error" {
 		r.errs.add("answer finished with "+strconv.Quote(f.FinishReason), "")
 	}
 }

@@ -15,6 +15,11 @@
 // chats, again spread over the ramp, each message sent after the previous
 // answer, then holds its connection idle and closes.
 //
+// A soak (Options.Soak) chats until Options.Duration instead: its end is
+// the plan, not a failure. With Options.Record every answer received is
+// kept, and Verify then looks each one up in the store the server writes
+// to, counting answers received against audit records and messages stored.
+//
 // Concurrency: each session is one goroutine, and Run returns only after
 // every one of them has ended. Waits are bounded by Options.Timeout, and
 // the end of the run (Options.Duration, or the caller's context) closes

@@ -63,6 +63,18 @@ type Options struct {
 	// ServerPID, when non-zero, is the server process whose CPU time and
 	// resident memory are sampled from /proc. Zero samples nothing.
 	ServerPID int
+	// Soak makes every session chat until Duration ends instead of sending
+	// Messages messages: the end of Duration is then the plan, not a stop,
+	// and the answer in flight at that moment is neither counted nor
+	// recorded. With ServerPID the server's resident memory is sampled
+	// every SampleEvery over the run.
+	Soak bool
+	// SampleEvery is the period of the soak's memory samples. Zero means
+	// DefaultSampleEvery.
+	SampleEvery time.Duration
+	// Record keeps every answer the sessions received (Report.Received), so
+	// that the caller can look for each one in the store.
+	Record bool
 }
 
 // Defaults for the zero values of Options.
@@ -70,6 +82,7 @@ const (
 	DefaultMaxHandshakes = 128
 	DefaultDuration      = 10 * time.Minute
 	DefaultTimeout       = 30 * time.Second
+	DefaultSampleEvery   = 30 * time.Second
 )
 
 // AutoSourceIPsAbove is the session count past which source addresses are
@@ -105,8 +118,11 @@ func (o Options) WithDefaults() (Options, error) {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
+	if o.SampleEvery == 0 {
+		o.SampleEvery = DefaultSampleEvery
+	}
 	for name, d := range map[string]time.Duration{"ramp": o.Ramp, "think": o.Think, "hold": o.Hold,
-		"duration": o.Duration, "timeout": o.Timeout} {
+		"duration": o.Duration, "timeout": o.Timeout, "sample-every": o.SampleEvery} {
 		if d < 0 {
 			bad("%s must not be negative", name)
 		}
@@ -189,11 +205,15 @@ func (o Options) Plan(l Limits) []string {
 		users = max(o.Sessions, 1)
 	}
 	perUser := (o.Sessions + users - 1) / users
+	messages := fmt.Sprintf("%d messages each", o.Messages)
+	if o.Soak {
+		messages = "chatting until the end (soak)"
+	}
 	lines := []string{
 		fmt.Sprintf("%d sessions as %s0 … %s%d -> %s", o.Sessions, o.UserPrefix, o.UserPrefix,
 			min(users, o.Sessions)-1, o.URL),
-		fmt.Sprintf("ramp %s, at most %d handshakes in flight, %d messages each, think %s, repeat %.2f, hold %s, cap %s",
-			o.Ramp, o.MaxHandshakes, o.Messages, o.Think, o.Repeat, o.Hold, o.Duration),
+		fmt.Sprintf("ramp %s, at most %d handshakes in flight, %s, think %s, repeat %.2f, hold %s, cap %s",
+			o.Ramp, o.MaxHandshakes, messages, o.Think, o.Repeat, o.Hold, o.Duration),
 	}
 	if o.SourceIPs > 0 {
 		lines = append(lines, fmt.Sprintf("source addresses 127.0.0.1 … 127.0.0.%d", o.SourceIPs))
@@ -202,7 +222,7 @@ func (o Options) Plan(l Limits) []string {
 		lines = append(lines, fmt.Sprintf("warning: up to %d sessions per user exceed limits.max_connections_per_user %d: expect 'Max connections reached'",
 			perUser, l.MaxConnectionsPerUser))
 	}
-	if l.RateBurst > 0 && perUser*o.Messages > l.RateBurst {
+	if l.RateBurst > 0 && !o.Soak && perUser*o.Messages > l.RateBurst {
 		lines = append(lines, fmt.Sprintf("warning: up to %d messages per user exceed llm.rate_limit.burst %d: expect rate_limited unless cached",
 			perUser*o.Messages, l.RateBurst))
 	}

@@ -38,6 +38,15 @@ type Report struct {
 	Errors     []ErrorKind `json:"errors"`
 	ErrorCount int64       `json:"error_count"`
 
+	// Soak is set for a run that chatted until --duration; RSS then holds
+	// the server's memory over it, with Options.ServerPID.
+	Soak bool        `json:"soak,omitempty"`
+	RSS  []RSSSample `json:"rss_samples,omitempty"`
+	// Received is every answer received, with Options.Record.
+	Received []Received `json:"-"`
+	// Store is what Verify found of Received, when the caller looked.
+	Store *Verification `json:"store,omitempty"`
+
 	// Server is nil unless Options.ServerPID was set.
 	Server    *ServerUsage `json:"server,omitempty"`
 	ClientCPU Milliseconds `json:"client_cpu_ms"` // this process, server included when in-process
@@ -77,7 +86,10 @@ func (r *Report) PrintTable(w io.Writer) {
 	fmt.Fprintf(w, "\n%d sessions over %d users -> %s\n", r.Sessions, min(r.Users, r.Sessions), r.URL)
 	fmt.Fprintf(w, "connected  %d of %d in %s (%.0f handshakes/s)\n", r.Connected, r.Sessions,
 		fmtSeconds(r.ConnectPhase), r.HandshakeRate)
-	if r.Messages > 0 {
+	switch {
+	case r.Soak:
+		fmt.Fprintf(w, "answered   %d (%d cached) in %s of soak\n", r.Answers, r.Cached, fmtSeconds(r.ChatPhase))
+	case r.Messages > 0:
 		fmt.Fprintf(w, "answered   %d of %d (%d cached) in %s\n", r.Answers, r.Sessions*r.Messages, r.Cached,
 			fmtSeconds(r.ChatPhase))
 	}
@@ -96,6 +108,13 @@ func (r *Report) PrintTable(w io.Writer) {
 	fmt.Fprintln(w)
 	if s := r.Server; s != nil {
 		printServerUsage(w, s, r.Connected)
+	}
+	if len(r.RSS) > 0 {
+		fmt.Fprint(w, "  RSS over the soak:")
+		for _, s := range r.RSS {
+			fmt.Fprintf(w, " %s %s;", fmtSeconds(s.At), fmtMiB(s.RSS))
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "load tool CPU %s over %s\n", fmtSeconds(r.ClientCPU), fmtSeconds(r.Elapsed))
 	if r.ErrorCount == 0 {

@@ -50,6 +50,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
 	switch {
 	case ctx.Err() != nil:
 		rep.Stopped = "interrupted"
+	case o.Soak:
 	case runCtx.Err() != nil && rep.ErrorCount > 0:
 		rep.Stopped = "--duration " + o.Duration.String() + " reached"
 	}
@@ -76,10 +77,19 @@ type runner struct {
 	connect, auth, firstToken, answer, cached *latencies
 	connected, answers, cachedN               atomic.Int64
 	errs                                      errorTally
+
+	receivedMu sync.Mutex
+	received   []Received // with Options.Record
+	rss        []RSSSample
 }
 
 func newRunner(ctx context.Context, o Options, tokens []string, out io.Writer) *runner {
 	answers := o.Sessions * o.Messages
+	if o.Soak {
+		// About one answer per think time per session, at most 1M to size
+		// the buffers; past it latencies are still counted.
+		answers = o.Sessions * min(int(o.Duration/max(o.Think, 100*time.Millisecond)), 1<<20/max(o.Sessions, 1))
+	}
 	return &runner{
 		o: o, ctx: ctx, tokens: tokens, out: out, runID: newRunID(),
 		handshakes: make(chan struct{}, o.MaxHandshakes),
@@ -108,13 +118,19 @@ func (r *runner) run(probe *serverProbe) *Report {
 	r.endBar()
 	probe.sample(&probe.connected)
 
-	r.startBar("answered", "answers", r.connected.Load()*int64(r.o.Messages))
+	planned := r.connected.Load() * int64(r.o.Messages)
+	if r.o.Soak {
+		planned = -1 // open-ended: a spinner with the count
+	}
+	r.startBar("answered", "answers", planned)
 	r.chatAt = time.Now()
 	close(r.chatStart)
+	stopSampling := r.sampleRSS(probe)
 	r.chatting.Wait()
+	stopSampling()
 	chatPhase := time.Since(r.chatAt)
 	r.endBar()
-	if r.o.Messages > 0 {
+	if r.o.Messages > 0 || r.o.Soak {
 		probe.sample(&probe.after)
 	}
 	r.all.Wait()
@@ -143,6 +159,9 @@ func (r *runner) report(probe *serverProbe, elapsed, connectPhase, chatPhase, cp
 	}
 	rep.Errors, rep.ErrorCount = r.errs.list()
 	rep.Server = probe.usage(rep.Connected, rep.Answers)
+	rep.Soak = o.Soak
+	rep.RSS = r.rss
+	rep.Received = r.received
 	return rep
 }
 
@@ -288,8 +307,12 @@ func (r *runner) fail(kind, example string) {
 	r.errs.add(kind, example)
 }
 
-// stopped counts a session that the end of the run cut short.
+// stopped counts a session that the end of the run cut short. A soak
+// ends every session that way, as planned.
 func (r *runner) stopped() {
+	if r.o.Soak {
+		return
+	}
 	r.errs.add("stopped before finishing", "the run ended (--duration or interrupt)")
 }
 
@@ -306,8 +329,10 @@ func (r *runner) waitFailed(what string, err error) {
 	}
 }
 
+// startBar shows a bar towards max, or a spinner with the count when max
+// is -1.
 func (r *runner) startBar(desc, unit string, max int64) {
-	if r.out == nil || max <= 0 {
+	if r.out == nil || max == 0 || max < -1 {
 		r.bar.Store(nil)
 		return
 	}
