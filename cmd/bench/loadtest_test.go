@@ -30,11 +30,13 @@ func TestReadLoadReport(t *testing.T) {
 		"cpu per handshake ms": u.CPUPerHandshake.Float(),
 		"cpu per answer ms":    u.CPUPerAnswer.Float(),
 		"rss per session":      u.RSSPerSession,
+		"load tool cores":      loadCores(rep),
 	}
 	want := map[string]float64{
 		"sessions": 20, "connected": 20, "answers": 20, "handshakes/s": 41.86874292702167,
 		"connect phase ms": 477.683, "ttft p50 ms": 151.126, "ttft p99 ms": 155.121, "cached count": 0,
 		"cpu per handshake ms": 1, "cpu per answer ms": 10, "rss per session": 64716.8,
+		"load tool cores": 183.788 / 477.683,
 	}
 	for k, w := range want {
 		if got[k] != w {

@@ -138,11 +138,22 @@ func (b *bench) connectPhase(ctx context.Context, run int, m *measurements) erro
 		}
 		m.add(s, figConnectRate, burst.HandshakeRate)
 		m.add(s, figCPUPerHandshake, serverOf(burst).CPUPerHandshake.Float())
+		m.add(s, figLoadCores, loadCores(burst))
 		m.add(s, figRSSPerSessionBurst, serverOf(burst).RSSPerSession/1024)
 		m.add(s, figRSSPerSession, serverOf(paced).RSSPerSession/1024)
 		m.add(s, figConnectErrors, float64(burst.ErrorCount+paced.ErrorCount))
 	}
 	return nil
+}
+
+// loadCores is the load tool's CPU time over its connect phase, in cores:
+// the tool's CPU outside that phase (start-up, idle sessions, closing) is
+// small next to thousands of handshakes, so this slightly overstates it.
+func loadCores(r *loadtest.Report) float64 {
+	if r.ConnectPhase <= 0 {
+		return 0
+	}
+	return float64(r.ClientCPU) / float64(r.ConnectPhase)
 }
 
 // connectIdle connects the idle sessions to a fresh target.
@@ -158,8 +169,8 @@ func (b *bench) connectIdle(ctx context.Context, name string, kind targetKind, r
 		return nil, err
 	}
 	u := serverOf(rep)
-	b.logf("  %-22s %d/%d connected in %.2fs, %.0f handshakes/s, %.2f ms CPU per handshake, %.1f KiB per idle session, %s",
-		name, rep.Connected, rep.Sessions, time.Duration(rep.ConnectPhase).Seconds(), rep.HandshakeRate, u.CPUPerHandshake.Float(), u.RSSPerSession/1024, errorSummary(rep))
+	b.logf("  %-22s %d/%d connected in %.2fs, %.0f handshakes/s, %.2f ms CPU per handshake, %.1f KiB per idle session, load tool %.2f cores, %s",
+		name, rep.Connected, rep.Sessions, time.Duration(rep.ConnectPhase).Seconds(), rep.HandshakeRate, u.CPUPerHandshake.Float(), u.RSSPerSession/1024, loadCores(rep), errorSummary(rep))
 	return rep, nil
 }
 
