@@ -244,6 +244,7 @@ func (s *session) accountLoaded(c actor.Context, m *accountLoaded) {
 		return
 	}
 	s.authTimer.Stop()
+	s.authTimer = nil // an idle session should not keep a spent timer and its closure
 	s.node.stats.AuthTime.ObserveDuration(time.Since(s.opened))
 	s.account = m.account
 	s.authed = true
