@@ -26,6 +26,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/wealthwarriors/wealthcoach/internal/heap"
 )
 
 func main() {
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ws/chat", b)
+	// The bench's idle-memory samples, as on the server's admin listener.
+	mux.HandleFunc("POST /debug/free-memory", heap.FreeHandler)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -26,6 +26,7 @@ type loadSpec struct {
 	Duration  time.Duration // hard cap; zero leaves the tool's default
 	SourceIPs int           // loopback source addresses 127.0.0.1 … 127.0.0.N; zero leaves the tool's default
 	ServerPID int
+	FreeURL   string // asked to free memory before each RSS sample; empty: not
 }
 
 // sessionsPerSourceIP is how many sessions the bench puts on one loopback
@@ -93,6 +94,9 @@ func (b *bench) loadArgs(s loadSpec, file string) []string {
 	}
 	if s.ServerPID != 0 {
 		args = append(args, "--server-pid", strconv.Itoa(s.ServerPID))
+	}
+	if s.FreeURL != "" {
+		args = append(args, "--free-memory-url", s.FreeURL)
 	}
 	return args
 }

@@ -40,6 +40,7 @@ type options struct {
 	IdleSessions     int           // phase 1
 	ConnectRamp      time.Duration // phase 1, rate: zero connects as fast as MaxHandshakes allows
 	MemoryRamp       time.Duration // phase 1, memory: spread of session starts
+	MemorySessions   int           // phase 1, memory: idle sessions
 	MaxHandshakes    int
 	StreamSessions   int           // streaming and persistence phases
 	StreamMessages   int           // streaming and persistence phases, per session
@@ -63,7 +64,8 @@ func defaultOptions() options {
 		Phases:           allPhases,
 		IdleSessions:     5000,
 		ConnectRamp:      0,
-		MemoryRamp:       5 * time.Second,
+		MemoryRamp:       10 * time.Second,
+		MemorySessions:   10000,
 		MaxHandshakes:    128,
 		StreamSessions:   1000,
 		StreamMessages:   1,
@@ -99,6 +101,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.IdleSessions, "sessions", o.IdleSessions, "idle sessions in the connect phase")
 	fs.DurationVar(&o.ConnectRamp, "connect-ramp", o.ConnectRamp, "spread of session starts in the connect-rate runs (0: as fast as --max-handshakes allows, which measures capacity)")
 	fs.DurationVar(&o.MemoryRamp, "memory-ramp", o.MemoryRamp, "spread of session starts in the idle-memory runs")
+	fs.IntVar(&o.MemorySessions, "memory-sessions", o.MemorySessions, "idle sessions in the idle-memory runs (SPEC: RSS growth over 10,000)")
 	fs.IntVar(&o.MaxHandshakes, "max-handshakes", o.MaxHandshakes, "connects + authentications in flight at most")
 	fs.IntVar(&o.StreamSessions, "stream-sessions", o.StreamSessions, "sessions in the streaming phase")
 	fs.IntVar(&o.StreamMessages, "stream-messages", o.StreamMessages, "messages per session in the streaming phase")
@@ -137,7 +140,7 @@ func (o options) validate() error {
 			bad("--phases: unknown phase %q (want some of %s)", p, strings.Join(allPhases, ","))
 		}
 	}
-	for name, n := range map[string]int{"--sessions": o.IdleSessions, "--stream-sessions": o.StreamSessions,
+	for name, n := range map[string]int{"--sessions": o.IdleSessions, "--memory-sessions": o.MemorySessions, "--stream-sessions": o.StreamSessions,
 		"--cached-sessions": o.CachedSessions, "--resume-sessions": o.ResumeSessions, "--max-handshakes": o.MaxHandshakes, "--stream-messages": o.StreamMessages,
 		"--tokens": o.Tokens} {
 		if n < 1 {
@@ -185,7 +188,7 @@ func (o options) runs(p string) bool {
 // maxSessions is the largest number of sessions any phase that runs opens.
 func (o options) maxSessions() int {
 	n := 1
-	for p, s := range map[string]int{phaseConnect: o.IdleSessions, phaseStream: o.StreamSessions, phasePersist: o.StreamSessions,
+	for p, s := range map[string]int{phaseConnect: max(o.IdleSessions, o.MemorySessions), phaseStream: o.StreamSessions, phasePersist: o.StreamSessions,
 		phaseCached: o.CachedSessions, phaseResume: o.ResumeSessions, phaseCapacity: o.CapacitySessions} {
 		if o.runs(p) {
 			n = max(n, s)
@@ -230,7 +233,7 @@ func (o options) filesNeeded() uint64 {
 			need = max(need, sessions+inFlight)
 		}
 	}
-	add(phaseConnect, o.IdleSessions, 0)
+	add(phaseConnect, max(o.IdleSessions, o.MemorySessions), 0)
 	add(phaseStream, o.StreamSessions, o.answersInFlight(o.StreamSessions, o.StreamMessages, o.ChatRamp))
 	add(phasePersist, o.StreamSessions, o.answersInFlight(o.StreamSessions, o.StreamMessages, o.ChatRamp))
 	add(phaseCached, o.CachedSessions, o.answersInFlight(o.CachedSessions, 1, o.ChatRamp))
@@ -275,7 +278,7 @@ func (o options) pacing() []string {
 	}
 	if o.runs(phaseConnect) {
 		lines = append(lines, fmt.Sprintf("connect phase: %d idle sessions, one user each, %s, for the rate and CPU per handshake; "+
-			"then again with starts spread over %s, for the memory per idle session; a fresh process for every run", o.IdleSessions, connect, o.MemoryRamp))
+			"then %d with starts spread over %s, for the memory per idle session (sampled after a forced GC); a fresh process for every run", o.IdleSessions, connect, o.MemorySessions, o.MemoryRamp))
 	}
 	if o.runs(phaseStream) {
 		think := ""

@@ -128,11 +128,11 @@ func (b *bench) connectPhase(ctx context.Context, run int, m *measurements) erro
 		if s == sideBaseline {
 			kind = kindAuthBaseline
 		}
-		burst, err := b.connectIdle(ctx, fmt.Sprintf("connect%d-%s", run, s), kind, b.o.ConnectRamp)
+		burst, err := b.connectIdle(ctx, fmt.Sprintf("connect%d-%s", run, s), kind, b.o.IdleSessions, b.o.ConnectRamp, false)
 		if err != nil {
 			return err
 		}
-		paced, err := b.connectIdle(ctx, fmt.Sprintf("memory%d-%s", run, s), kind, b.o.MemoryRamp)
+		paced, err := b.connectIdle(ctx, fmt.Sprintf("memory%d-%s", run, s), kind, b.o.MemorySessions, b.o.MemoryRamp, true)
 		if err != nil {
 			return err
 		}
@@ -156,13 +156,21 @@ func loadCores(r *loadtest.Report) float64 {
 	return float64(r.ClientCPU) / float64(r.ConnectPhase)
 }
 
-// connectIdle connects the idle sessions to a fresh target.
-func (b *bench) connectIdle(ctx context.Context, name string, kind targetKind, ramp time.Duration) (*loadtest.Report, error) {
+// connectIdle connects the idle sessions to a fresh target. With free,
+// the target collects its garbage and returns free memory to the system
+// before each resident-memory sample, so that the figure is the memory the
+// sessions hold rather than how far the collector had got (the burst run
+// keeps that, on purpose).
+func (b *bench) connectIdle(ctx context.Context, name string, kind targetKind, sessions int, ramp time.Duration, free bool) (*loadtest.Report, error) {
 	var rep *loadtest.Report
 	err := b.withTarget(ctx, name, kind, func(t *target) error {
+		spec := loadSpec{Name: name + "-load", URL: t.url, Sessions: sessions, Ramp: ramp, ServerPID: t.proc.Pid(),
+			SourceIPs: sourceIPs(sessions)}
+		if free {
+			spec.FreeURL = t.freeURL
+		}
 		var err error
-		rep, err = b.loadtest(ctx, loadSpec{Name: name + "-load", URL: t.url, Sessions: b.o.IdleSessions,
-			Ramp: ramp, ServerPID: t.proc.Pid()})
+		rep, err = b.loadtest(ctx, spec)
 		return err
 	})
 	if err != nil {

@@ -164,7 +164,7 @@ func connectRows(o options) []rowSpec {
 		// and not the target may be what bounds the rate.
 		{"load tool CPU over that burst", "cores", figLoadCores, aggMedian, check{}, check{}},
 		{"RSS per idle session after that burst", "KiB", figRSSPerSessionBurst, aggMedian, check{}, check{}},
-		{fmt.Sprintf("RSS per idle authenticated session, history.persist on, connects paced over %s", o.MemoryRamp), "KiB", figRSSPerSession, aggMedian,
+		{fmt.Sprintf("RSS per idle authenticated session, %d sessions, history.persist on, connects paced over %s, after a forced GC", o.MemorySessions, o.MemoryRamp), "KiB", figRSSPerSession, aggMedian,
 			check{checkServerAtMost, 12}, check{checkServerAtMost, 16}},
 		{"connect phase errors", "", figConnectErrors, aggMax, noErrors, noErrors},
 	}

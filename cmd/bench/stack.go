@@ -130,6 +130,9 @@ func (b *bench) startFakeModel(ctx context.Context, name string) (*fakeModel, er
 type target struct {
 	proc *process
 	url  string // ws://…/ws/chat
+	// freeURL answers POST by collecting garbage and returning free
+	// memory to the system, for the idle-memory samples.
+	freeURL string
 }
 
 // startBaseline runs the bare gws server in mode auth or relay.
@@ -150,7 +153,7 @@ func (b *bench) startBaseline(ctx context.Context, name, mode string, model *fak
 		b.procs.stop(p)
 		return nil, err
 	}
-	return &target{proc: p, url: "ws://" + addr + "/ws/chat"}, nil
+	return &target{proc: p, url: "ws://" + addr + "/ws/chat", freeURL: "http://" + addr + "/debug/free-memory"}, nil
 }
 
 // startServer runs the real server against the fake model.
@@ -176,5 +179,5 @@ func (b *bench) startServer(ctx context.Context, name string, model *fakeModel, 
 			return nil, err
 		}
 	}
-	return &target{proc: p, url: "ws://" + listen + "/ws/chat"}, nil
+	return &target{proc: p, url: "ws://" + listen + "/ws/chat", freeURL: "http://" + admin + "/debug/free-memory"}, nil
 }

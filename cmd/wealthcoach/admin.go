@@ -6,6 +6,7 @@ import (
 	"net/http/pprof"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/internal/heap"
 	"github.com/wealthwarriors/wealthcoach/transport"
 	"github.com/wealthwarriors/wealthcoach/transport/llm"
 )
@@ -15,7 +16,8 @@ import (
 var version = "dev"
 
 // adminHandler serves the operator endpoints on the admin listener, with
-// the Go profiler under /debug/pprof/ behind the same token.
+// the Go profiler under /debug/pprof/ and POST /debug/free-memory behind
+// the same token.
 func (s *server) adminHandler() http.Handler {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopAdmin = cancel
@@ -38,6 +40,8 @@ func (s *server) adminHandler() http.Handler {
 			"GET /debug/pprof/profile": http.HandlerFunc(pprof.Profile),
 			"GET /debug/pprof/symbol":  http.HandlerFunc(pprof.Symbol),
 			"GET /debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
+			// For the bench's memory figures: RSS after a forced collection.
+			"POST /debug/free-memory": http.HandlerFunc(heap.FreeHandler),
 		},
 	})
 }

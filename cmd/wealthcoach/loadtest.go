@@ -120,6 +120,7 @@ func registerLoadFlags(fs *flag.FlagSet, o *loadtest.Options) {
 	fs.BoolVar(&o.Compression, "compression", false, "offer permessage-deflate (the server uses it with server.compression on)")
 	fs.IntVar(&o.SourceIPs, "source-ips", 0, "spread source addresses over 127.0.0.1 … 127.0.0.N (default: 1 per 20000 sessions above 20000)")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "server process to sample in /proc: CPU per handshake and per answer, RSS per idle session")
+	fs.StringVar(&o.FreeMemoryURL, "free-memory-url", "", "with --server-pid, POST here before each RSS sample (the server's http://ADMIN/debug/free-memory) so that RSS is the memory in use")
 	fs.BoolVar(&o.Soak, "soak", false, "chat until --duration ends (ignores --messages); with --server-pid, sample RSS every --sample-every")
 	fs.DurationVar(&o.SampleEvery, "sample-every", loadtest.DefaultSampleEvery, "period of the server RSS samples in a --soak")
 }

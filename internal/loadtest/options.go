@@ -63,6 +63,12 @@ type Options struct {
 	// ServerPID, when non-zero, is the server process whose CPU time and
 	// resident memory are sampled from /proc. Zero samples nothing.
 	ServerPID int
+	// FreeMemoryURL, with ServerPID, is POSTed before each resident-memory
+	// sample: a server's POST /debug/free-memory collects garbage and
+	// returns free pages to the system, so that the sample is the memory in
+	// use. CPU time is sampled before the request, so the collection it
+	// causes is not counted. Empty asks nothing.
+	FreeMemoryURL string
 	// Soak makes every session chat until Duration ends instead of sending
 	// Messages messages: the end of Duration is then the plan, not a stop,
 	// and the answer in flight at that moment is neither counted nor
@@ -139,6 +145,11 @@ func (o Options) WithDefaults() (Options, error) {
 	if o.Token == nil {
 		bad("no token source")
 	}
+	if o.FreeMemoryURL != "" {
+		if err := loopbackHTTP(o.FreeMemoryURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	u, err := loopbackURL(o.URL)
 	if err != nil {
 		errs = append(errs, err)
@@ -169,6 +180,24 @@ func loopbackURL(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("url %q: refusing host %q: the load tool only targets this machine's loopback (127.0.0.0/8, ::1, localhost)", raw, host)
 	}
 	return u, nil
+}
+
+// loopbackHTTP refuses a free-memory URL that is not http(s) on this
+// machine's loopback, for the same reason as loopbackURL.
+func loopbackHTTP(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("free-memory-url %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("free-memory-url %q: want http:// or https://", raw)
+	}
+	if host := u.Hostname(); !strings.EqualFold(host, "localhost") {
+		if ip, err := netip.ParseAddr(host); err != nil || !ip.Unmap().IsLoopback() {
+			return fmt.Errorf("free-memory-url %q: refusing host %q: only this machine's loopback", raw, host)
+		}
+	}
+	return nil
 }
 
 // ipv4URL rewrites localhost to 127.0.0.1, since connections from

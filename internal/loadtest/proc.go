@@ -3,6 +3,8 @@ package loadtest
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -85,18 +87,18 @@ type ServerUsage struct {
 // serverProbe takes the three samples of a run.
 type serverProbe struct {
 	pid                      int
+	freeURL                  string // see Options.FreeMemoryURL
 	before, connected, after procSample
 	err                      error
 }
 
-func newServerProbe(pid int) (*serverProbe, error) {
-	p := &serverProbe{pid: pid}
+func newServerProbe(pid int, freeURL string) (*serverProbe, error) {
+	p := &serverProbe{pid: pid, freeURL: freeURL}
 	if pid == 0 {
 		return p, nil
 	}
-	var err error
-	p.before, err = sampleProc(pid)
-	return p, err
+	p.sample(&p.before)
+	return p, p.err
 }
 
 func (p *serverProbe) sample(into *procSample) {
@@ -104,6 +106,31 @@ func (p *serverProbe) sample(into *procSample) {
 		return
 	}
 	*into, p.err = sampleProc(p.pid)
+	if p.err != nil || p.freeURL == "" {
+		return
+	}
+	if p.err = freeMemory(p.freeURL); p.err != nil {
+		return
+	}
+	var after procSample
+	if after, p.err = sampleProc(p.pid); p.err == nil {
+		into.RSS = after.RSS // the CPU time stays the one before the collection
+	}
+}
+
+// freeMemory asks the server to return its free memory to the system.
+func freeMemory(url string) error {
+	c := http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Post(url, "application/json", nil)
+	if err != nil {
+		return fmt.Errorf("free server memory: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("free server memory: %s answered %s", url, resp.Status)
+	}
+	return nil
 }
 
 func (p *serverProbe) usage(connected, answers int64) *ServerUsage {

@@ -39,7 +39,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
 			return nil, fmt.Errorf("token for user %s%d: %w", o.UserPrefix, u, err)
 		}
 	}
-	probe, err := newServerProbe(o.ServerPID)
+	probe, err := newServerProbe(o.ServerPID, o.FreeMemoryURL)
 	if err != nil {
 		return nil, err
 	}

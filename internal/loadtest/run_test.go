@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,5 +233,45 @@ func collectFields(v any, path string, out *[]string) {
 		for _, sub := range v[:min(len(v), 1)] {
 			collectFields(sub, path+"[]", out)
 		}
+	}
+}
+
+// TestFreeMemoryBeforeEachSample: with FreeMemoryURL the server is asked
+// to free memory before each of the three samples, and the CPU time is the
+// one read before the request (the collection it causes is not counted).
+func TestFreeMemoryBeforeEachSample(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("samples /proc")
+	}
+	var posts atomic.Int32
+	free := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		posts.Add(1)
+	}))
+	t.Cleanup(free.Close)
+	o := Options{URL: startFake(t, streamed), Sessions: 2, Token: fakeToken, Messages: 1, Timeout: 10 * time.Second,
+		ServerPID: os.Getpid(), FreeMemoryURL: free.URL + "/debug/free-memory"}
+	rep, err := Run(t.Context(), o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Server == nil || rep.Server.Warning != "" {
+		t.Fatalf("server samples: %+v", rep.Server)
+	}
+	if n := posts.Load(); n != 3 {
+		t.Errorf("%d requests to free memory, want 3 (before, connected, after chatting)", n)
+	}
+
+	o.FreeMemoryURL = free.URL + "/nowhere"
+	free.Config.Handler = http.NotFoundHandler()
+	if _, err := Run(t.Context(), o, nil); err == nil || !strings.Contains(err.Error(), "free server memory") {
+		t.Errorf("a free-memory URL that answers 404: err = %v", err)
+	}
+	o.FreeMemoryURL = "http://192.0.2.1/debug/free-memory"
+	if _, err := Run(t.Context(), o, nil); err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Errorf("a remote free-memory URL: err = %v", err)
 	}
 }
