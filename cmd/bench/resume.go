@@ -3,8 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -123,7 +121,7 @@ type resumeRun struct {
 // failures under load are in the report.
 func runResume(ctx context.Context, o resumeOptions) (*resumeReport, error) {
 	ttl := o.Ramp + 4*o.Timeout + 10*time.Minute // outlives every session
-	r := &resumeRun{o: o, runID: randomID(), tokens: make([]string, o.Sessions),
+	r := &resumeRun{o: o, runID: loadtest.NewRunID(), tokens: make([]string, o.Sessions),
 		handshakes: make(chan struct{}, max(o.MaxHandshakes, 1)), errs: map[string]*loadtest.ErrorKind{}}
 	for i := range r.tokens {
 		tok, err := auth.Mint(auth.MintOptions{Secret: o.Secret, UserID: o.UserPrefix + strconv.Itoa(i), TTL: ttl})
@@ -137,7 +135,7 @@ func runResume(ctx context.Context, o resumeOptions) (*resumeReport, error) {
 	for i := range o.Sessions {
 		wg.Go(func() {
 			offset := time.Duration(int64(o.Ramp) * int64(i) / int64(o.Sessions))
-			if !sleepUntil(ctx, start.Add(offset)) {
+			if !loadtest.SleepUntil(ctx, start.Add(offset)) {
 				r.record(fail("stopped before finishing", "the run was interrupted"))
 				return
 			}
@@ -331,7 +329,7 @@ func (r *resumeRun) reopen(ctx context.Context, i int, id string) (*wsclient.Cli
 			return nil, fail("dropped answer not listed as pending", "within "+r.o.Timeout.String())
 		}
 		r.relisted.Add(1)
-		if !sleepUntil(ctx, time.Now().Add(relistPause)) {
+		if !loadtest.SleepUntil(ctx, time.Now().Add(relistPause)) {
 			return nil, fail("stopped before finishing", "the run was interrupted")
 		}
 	}
@@ -389,26 +387,6 @@ func release(c *wsclient.Client) {
 	if _, err := c.Closed(closeWait); err != nil {
 		_ = c.CloseWithoutFrame()
 	}
-}
-
-// sleepUntil waits until t or the end of ctx, and reports whether ctx is
-// still live.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	timer := time.NewTimer(time.Until(t))
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// randomID makes a run's questions unique across runs against one store.
-func randomID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // resumePhase resumes ResumeSessions interrupted answers on a fresh server

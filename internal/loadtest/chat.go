@@ -34,7 +34,7 @@ func (r *runner) chat(i int, c *wsclient.Client) bool {
 	if m == 0 {
 		return true
 	}
-	if !sleepUntil(r.ctx, r.chatAt.Add(r.offset(i))) {
+	if !SleepUntil(r.ctx, r.chatAt.Add(r.offset(i))) {
 		r.stopped()
 		r.skipped(m)
 		return false
@@ -44,7 +44,7 @@ func (r *runner) chat(i int, c *wsclient.Client) bool {
 		if r.o.Soak && r.ctx.Err() != nil {
 			return false
 		}
-		if j > 0 && !sleepUntil(r.ctx, time.Now().Add(r.o.Think)) {
+		if j > 0 && !SleepUntil(r.ctx, time.Now().Add(r.o.Think)) {
 			r.stopped()
 			r.skipped(m - j)
 			return false

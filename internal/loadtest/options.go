@@ -145,6 +145,9 @@ func (o Options) WithDefaults() (Options, error) {
 	if o.Token == nil {
 		bad("no token source")
 	}
+	if o.FreeMemoryURL != "" && o.ServerPID == 0 {
+		bad("free-memory-url needs server-pid: it is asked before each sample of the server")
+	}
 	if o.FreeMemoryURL != "" {
 		if err := loopbackHTTP(o.FreeMemoryURL); err != nil {
 			errs = append(errs, err)

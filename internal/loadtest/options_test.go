@@ -63,6 +63,8 @@ func TestWithDefaultsRefuses(t *testing.T) {
 		{"too many source ips", func(o *Options) { o.SourceIPs = 256 }},
 		{"no token", func(o *Options) { o.Token = nil }},
 		{"ipv6 with spread", func(o *Options) { o.URL = "ws://[::1]:1/"; o.SourceIPs = 4 }},
+		{"free-memory url without a server to sample", func(o *Options) { o.FreeMemoryURL = "http://127.0.0.1:1/debug/free-memory" }},
+		{"free-memory url off loopback", func(o *Options) { o.ServerPID = 1; o.FreeMemoryURL = "http://192.0.2.1/debug/free-memory" }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -91,7 +91,7 @@ func newRunner(ctx context.Context, o Options, tokens []string, out io.Writer) *
 		answers = o.Sessions * min(int(o.Duration/max(o.Think, 100*time.Millisecond)), 1<<20/max(o.Sessions, 1))
 	}
 	return &runner{
-		o: o, ctx: ctx, tokens: tokens, out: out, runID: newRunID(),
+		o: o, ctx: ctx, tokens: tokens, out: out, runID: NewRunID(),
 		handshakes: make(chan struct{}, o.MaxHandshakes),
 		chatStart:  make(chan struct{}),
 		connect:    newLatencies(o.Sessions),
@@ -200,7 +200,7 @@ func (r *runner) offset(i int) time.Duration {
 func (r *runner) open(i int) *wsclient.Client {
 	defer r.connecting.Done()
 	defer r.progress(1)
-	if !sleepUntil(r.ctx, r.connectAt.Add(r.offset(i))) {
+	if !SleepUntil(r.ctx, r.connectAt.Add(r.offset(i))) {
 		r.stopped()
 		return nil
 	}
@@ -362,15 +362,17 @@ func (r *runner) endBar() {
 	}
 }
 
-func newRunID() string {
+// NewRunID is a short random id that makes a run's questions unique
+// across runs against one store.
+func NewRunID() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-// sleepUntil waits until t or the end of ctx, and reports whether ctx is
+// SleepUntil waits until t or the end of ctx, and reports whether ctx is
 // still live.
-func sleepUntil(ctx context.Context, t time.Time) bool {
+func SleepUntil(ctx context.Context, t time.Time) bool {
 	d := time.Until(t)
 	if d <= 0 {
 		return ctx.Err() == nil

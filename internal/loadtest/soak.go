@@ -129,25 +129,28 @@ func Verify(ctx context.Context, st StoreReader, received []Received) (*Verifica
 		if err != nil {
 			return nil, err
 		}
-		for _, a := range byUser[u] {
-			switch text, ok := audit[a.AnswerID]; {
+		// found reports whether what holds the answer as received, and
+		// notes it missing otherwise.
+		found := func(a Received, what string, text string, ok bool) bool {
+			switch {
 			case !ok:
-				missing("%s answer %s: no audit record", u, a.AnswerID)
+				missing("%s answer %s: no %s", u, a.AnswerID, what)
 			case text != a.Content:
-				missing("%s answer %s: audit record holds other text (%d bytes, received %d)", u, a.AnswerID, len(text), len(a.Content))
+				missing("%s answer %s: %s holds other text (%d bytes, received %d)", u, a.AnswerID, what, len(text), len(a.Content))
 			default:
+				return true
+			}
+			return false
+		}
+		for _, a := range byUser[u] {
+			if text, ok := audit[a.AnswerID]; found(a, "audit record", text, ok) {
 				v.Audited++
 			}
 			if !a.InMemory() {
 				continue
 			}
 			v.InMemory++
-			switch text, ok := msgs[store.MessageID(a.AnswerID, store.RoleAssistant)]; {
-			case !ok:
-				missing("%s answer %s: no stored message", u, a.AnswerID)
-			case text != a.Content:
-				missing("%s answer %s: stored message holds other text (%d bytes, received %d)", u, a.AnswerID, len(text), len(a.Content))
-			default:
+			if text, ok := msgs[store.MessageID(a.AnswerID, store.RoleAssistant)]; found(a, "stored message", text, ok) {
 				v.Stored++
 			}
 		}
