@@ -263,7 +263,9 @@ func (r *resumeRun) resume(c *wsclient.Client, seen *wsclient.Frame) error {
 			return unexpected(f)
 		}
 		if !resumed {
-			r.addFirst(time.Since(start))
+			// Timed at the read loop, so that the wait for this goroutine
+			// to run on a loaded client is not counted as the server's.
+			r.addFirst(f.Received.Sub(start))
 			resumed = true
 			if !f.Resumed {
 				return fail("first frame after resume not marked resumed", string(f.Raw))

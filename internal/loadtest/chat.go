@@ -119,11 +119,13 @@ func (r *runner) ask(c *wsclient.Client, user string, j int, content string) boo
 				r.errs.add("response to another message", string(f.Raw))
 				continue
 			}
+			// Timed when the read loop had the frame, so that the wait for
+			// this goroutine to run on a loaded client is not counted.
 			if first == 0 {
-				first = time.Since(start)
+				first = f.Received.Sub(start)
 			}
 			if f.Done {
-				r.answered(f, first, time.Since(start))
+				r.answered(f, first, f.Received.Sub(start))
 				r.record(user, f)
 				if f.FinishReason == "error" {
 					// An answer cut after some text: the error frame

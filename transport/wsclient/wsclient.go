@@ -51,7 +51,8 @@ type Frame struct {
 	ExpiresIn int   `json:"expires_in,omitempty"` // seconds
 	ExpiresAt int64 `json:"expires_at,omitempty"` // unix seconds
 
-	Raw []byte `json:"-"` // the frame as received
+	Raw      []byte    `json:"-"` // the frame as received
+	Received time.Time `json:"-"` // when the read loop had the whole frame, before decoding
 }
 
 // Pending is an interrupted answer listed by a connected frame.
@@ -264,17 +265,32 @@ func (h handler) OnClose(_ *gws.Conn, err error) {
 func (h handler) OnPing(s *gws.Conn, p []byte) { _ = s.WritePong(p) }
 func (h handler) OnPong(*gws.Conn, []byte)     {}
 
+// handOverWait bounds how long the read loop waits for a reader that has
+// stopped reading before it drops the frame.
+const handOverWait = 30 * time.Second
+
 func (h handler) OnMessage(_ *gws.Conn, m *gws.Message) {
 	defer m.Close()
 	h.c.waitResume()
+	// Timed here, not when Next returns: a caller measuring latency should
+	// not count the wait for its own goroutine to be scheduled.
+	received := time.Now()
 	raw := append([]byte(nil), m.Bytes()...)
-	f := &Frame{Raw: raw}
+	f := &Frame{Raw: raw, Received: received}
 	if err := json.Unmarshal(raw, f); err != nil {
 		f.Type = "!invalid-json"
 	}
+	// Most frames find room in the buffer: only a full one arms a timer.
 	select {
 	case h.c.frames <- f:
-	case <-time.After(30 * time.Second):
+		return
+	default:
+	}
+	t := time.NewTimer(handOverWait)
+	defer t.Stop()
+	select {
+	case h.c.frames <- f:
+	case <-t.C:
 		// A reader that stopped reading: drop rather than hold gws's read
 		// loop forever.
 	}
