@@ -156,6 +156,10 @@ type Node struct {
 
 	draining atomic.Bool
 	sessions sync.Map // session id -> *actor.PID, for shutdown
+	// resumable indexes the detached answers by id (answer id ->
+	// *detachedAnswer), so that a resume goes straight to the session
+	// holding the answer. Only the registry writes it.
+	resumable sync.Map
 
 	spends spendBook // today's spend of users whose model actor stopped
 

@@ -17,15 +17,16 @@ import (
 
 // fakePeer records what a session sends.
 type fakePeer struct {
-	events chan any
-	closed chan Code
+	events  chan any
+	closed  chan Code
+	welcome atomic.Pointer[Welcome] // the last connected frame
 }
 
 func newFakePeer() *fakePeer {
 	return &fakePeer{events: make(chan any, 1024), closed: make(chan Code, 1)}
 }
 
-func (p *fakePeer) Connected(w *Welcome)   { p.events <- "connected:" + w.UserID }
+func (p *fakePeer) Connected(w *Welcome)   { p.welcome.Store(w); p.events <- "connected:" + w.UserID }
 func (p *fakePeer) History(h *HistoryPage) { p.events <- h }
 func (p *fakePeer) ResetDone(id string)    { p.events <- "reset:" + id }
 func (p *fakePeer) Answer(a *Answer)       { p.events <- a }

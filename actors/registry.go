@@ -91,12 +91,22 @@ type registry struct {
 	perUser  map[string]int
 }
 
-// detachedAnswer is one resumable answer as the registry knows it.
+// detachedAnswer is one resumable answer as the registry knows it. Stored
+// in Node.resumable too, where sessions read userID and pid: no field
+// changes once it is stored.
 type detachedAnswer struct {
 	userID string
-	entry  PendingAnswer
+	entry  PendingAnswer // Seq and Done as registered; mark has the latest
+	mark   *answerMark
 	pid    *actor.PID
 	until  time.Time
+}
+
+// current is the answer as connected.pending lists it.
+func (d *detachedAnswer) current() PendingAnswer {
+	e := d.entry
+	e.Seq, e.Done = d.mark.get()
+	return e
 }
 
 func newRegistry(n *Node) *registry {
@@ -131,7 +141,6 @@ func (r *registry) Receive(c actor.Context) {
 		r.answerDetached(c, m)
 	case *answerProgress:
 		if d := r.detached[m.id]; d != nil {
-			d.entry.Seq, d.entry.Done = m.seq, m.done
 			r.share(d)
 		}
 	case *answerGone:
@@ -148,10 +157,10 @@ func (r *registry) Receive(c actor.Context) {
 			c.Send(m.resumer, &resumeRefused{id: m.id})
 			return
 		}
-		// Handed over once: until it is detached again, a second resume
-		// of it is not found.
-		r.forget(m.id)
-		c.Send(d.pid, m)
+		// The session takes one resumer and then tells us to forget the
+		// answer. Forwarded with its sender, so that a session stopped
+		// meanwhile makes it a DeadLetterResponse to the resumer.
+		c.Forward(d.pid)
 	case *revokeUser:
 		pids := r.sessionsOf(m.userID)
 		for _, pid := range pids {
@@ -225,15 +234,16 @@ func (r *registry) answerDetached(c actor.Context, m *answerDetached) {
 		}
 		r.perUser[m.userID]++
 	}
-	d := &detachedAnswer{userID: m.userID, entry: m.entry, pid: m.pid, until: m.until}
+	d := &detachedAnswer{userID: m.userID, entry: m.entry, mark: m.mark, pid: m.pid, until: m.until}
 	r.detached[m.entry.ID] = d
+	r.node.resumable.Store(m.entry.ID, d)
 	r.share(d)
 }
 
 // share tells the fleet, if any, that this node holds a detached answer.
 func (r *registry) share(d *detachedAnswer) {
 	if f := r.node.opts.Fleet; f != nil {
-		f.ShareAnswer(d.userID, d.entry, d.until)
+		f.ShareAnswer(d.userID, d.current(), d.until)
 	}
 }
 
@@ -243,6 +253,7 @@ func (r *registry) forget(id string) {
 		return
 	}
 	delete(r.detached, id)
+	r.node.resumable.CompareAndDelete(id, d)
 	if f := r.node.opts.Fleet; f != nil {
 		f.ForgetAnswer(d.userID, id)
 	}
@@ -260,7 +271,7 @@ func (r *registry) pendingOf(userID string) []PendingAnswer {
 	var out []PendingAnswer
 	for _, d := range r.detached {
 		if d.userID == userID {
-			out = append(out, d.entry)
+			out = append(out, d.current())
 		}
 	}
 	return out

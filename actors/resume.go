@@ -2,6 +2,7 @@ package actors
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -15,11 +16,14 @@ import (
 // be told apart from those it saw. Finished or not when the window ends,
 // the answer is persisted, cached (when stop) and counted as usual.
 //
-// A session of the same user resumes it by asking the registry, which
-// knows the detached answers by id and hands the request to the detached
-// session once; that session then sends the resumer the whole answer so
-// far with the text after the frame the client saw last, and forwards each
-// later frame to it. The resumer shows them to its client, treats the
+// A session of the same user resumes it by sending the request straight to
+// the detached session, found in the node's index of detached answers
+// (Node.resumable, which the registry keeps), or, when the index does not
+// have it, through the registry, which may find it on another node. The
+// detached session takes one resumer at a time: it sends it the whole
+// answer so far with the text after the frame the client saw last, tells
+// the registry the answer is no longer pending, and forwards each later
+// frame to it. The resumer shows them to its client, treats the
 // answer as its own streaming answer (busy, cancel) and puts it in its
 // memory when it is done. A resumer that drops in turn hands the answer
 // back: it is detached again, and resumable, for what is left of the
@@ -33,20 +37,20 @@ type (
 		userID string
 		entry  PendingAnswer
 		pid    *actor.PID
-		until  time.Time // the end of its resume window
+		until  time.Time   // the end of its resume window
+		mark   *answerMark // the latest frame, kept by the detached session
 	}
 	detachRefused struct{}
-	// answerProgress updates the registry's view of a detached answer,
-	// for the pending list of the user's next connected frame.
-	answerProgress struct {
-		id   string
-		seq  int
-		done bool
-	}
+	// answerProgress tells the registry a detached answer's mark moved,
+	// for it to share with the fleet; without a fleet the registry reads
+	// the mark when it lists pending answers and needs no message.
+	answerProgress struct{ id string }
 	// answerGone removes a detached answer from the registry.
 	answerGone struct{ id string }
-	// resumeAsk is a session's resume, sent to the registry and forwarded
-	// to the detached session holding the answer.
+	// resumeAsk is a session's resume, sent to the detached session
+	// holding the answer, directly or through the registry. It is sent as
+	// a request, so that one reaching a session that has just stopped
+	// comes back to the resumer as a DeadLetterResponse.
 	resumeAsk struct {
 		userID   string
 		id       string
@@ -82,6 +86,26 @@ type detachedState struct {
 	until    time.Time // when window fires
 	finished *Answer   // the done frame, once the answer has finished
 	question string
+	mark     *answerMark
+}
+
+// answerMark is a detached answer's latest frame, written by its session at
+// every frame and read by the registry for connected.pending (SPEC 8.3:
+// "seq is the latest frame produced"), so that the answer's frames cost
+// the registry no message each.
+type answerMark struct{ v atomic.Int64 } // seq<<1 | done
+
+func (m *answerMark) set(seq int, done bool) {
+	v := int64(seq) << 1
+	if done {
+		v |= 1
+	}
+	m.v.Store(v)
+}
+
+func (m *answerMark) get() (seq int, done bool) {
+	v := m.v.Load()
+	return int(v >> 1), v&1 == 1
 }
 
 // canDetach reports whether a dropped socket leaves the answer in flight
@@ -96,7 +120,7 @@ func (s *session) canDetach() bool {
 func (s *session) detach(c actor.Context) {
 	a := s.chat.cur
 	root, self := c.ActorSystem().Root, s.self
-	s.detached = &detachedState{question: a.question, until: time.Now().Add(s.node.opts.Chat.ResumeWindow),
+	s.detached = &detachedState{question: a.question, until: time.Now().Add(s.node.opts.Chat.ResumeWindow), mark: &answerMark{},
 		window: time.AfterFunc(s.node.opts.Chat.ResumeWindow, func() { root.Send(self, &resumeWindowOver{}) })}
 	s.node.stats.AnswersDetached.Add(1)
 	c.Send(s.node.registry, &release{userID: s.userID, sessionID: s.id})
@@ -114,7 +138,8 @@ func (s *session) register(c actor.Context, done bool) {
 		a := s.chat.cur
 		e = PendingAnswer{ID: a.id, ReplyTo: a.replyTo, Seq: a.frames, Done: done}
 	}
-	c.Send(s.node.registry, &answerDetached{userID: s.userID, entry: e, pid: s.self, until: s.detached.until})
+	s.detached.mark.set(e.Seq, e.Done)
+	c.Send(s.node.registry, &answerDetached{userID: s.userID, entry: e, pid: s.self, until: s.detached.until, mark: s.detached.mark})
 }
 
 // detachedEvent handles what only a detached session receives. It reports
@@ -179,6 +204,9 @@ func (s *session) attach(c actor.Context, m *resumeAsk) {
 		return
 	}
 	d.resumer = m.resumer
+	// Followed now: no longer pending, nor resumable until it is handed
+	// back (resumerGone registers it again).
+	c.Send(s.node.registry, &answerGone{id: frame.ID})
 }
 
 // offsetAt is the length of the answer's text after frame seq.
@@ -203,7 +231,10 @@ func (s *session) emit(f *Answer) {
 	case d.resumer != nil:
 		s.node.root.Send(d.resumer, &forwardedFrame{frame: f})
 	default:
-		s.node.root.Send(s.node.registry, &answerProgress{id: f.ID, seq: f.Seq, done: f.Done})
+		d.mark.set(f.Seq, f.Done)
+		if s.node.opts.Fleet != nil {
+			s.node.root.Send(s.node.registry, &answerProgress{id: f.ID})
+		}
 	}
 	if f.Done && d != nil {
 		d.finished = f
@@ -259,7 +290,16 @@ func (s *session) resume(c actor.Context, m *Resume) {
 	s.chat.seq++
 	s.chat.cur = &answer{seq: s.chat.seq, id: m.ID, remote: resumePending, started: time.Now()}
 	s.setState(stateStreaming)
-	c.Send(s.node.registry, &resumeAsk{userID: s.userID, id: m.ID, afterSeq: m.AfterSeq, resumer: s.self})
+	ask := &resumeAsk{userID: s.userID, id: m.ID, afterSeq: m.AfterSeq, resumer: s.self}
+	if v, ok := s.node.resumable.Load(m.ID); ok && v.(*detachedAnswer).userID == s.userID {
+		// Detached on this node: no hop through the registry. The session
+		// refuses a second resumer itself.
+		c.Request(v.(*detachedAnswer).pid, ask)
+		return
+	}
+	// Unknown here, or another user's: the registry refuses it or looks
+	// for it on the other nodes.
+	c.Request(s.node.registry, ask)
 }
 
 // resumePending marks an answer asked of the registry, not yet attached.
@@ -271,9 +311,13 @@ func (s *session) resumedEvent(msg any) bool {
 	switch m := msg.(type) {
 	case *resumeRefused:
 		if a != nil && a.remote != nil && a.id == m.id {
-			s.chat.cur = nil
-			s.endAnswer()
-			s.rejectFrame(CodeNotFound, "no interrupted answer with that id")
+			s.refuseResume()
+		}
+	case *actor.DeadLetterResponse:
+		// The resume reached a detached session that had just stopped:
+		// its answer has ended, and with it the window.
+		if a != nil && a.remote == resumePending {
+			s.refuseResume()
 		}
 	case *answerAttached:
 		if a == nil || a.id != m.frame.ID {
@@ -300,6 +344,13 @@ func (s *session) resumedEvent(msg any) bool {
 		return false
 	}
 	return true
+}
+
+// refuseResume ends a resume that found no answer to follow.
+func (s *session) refuseResume() {
+	s.chat.cur = nil
+	s.endAnswer()
+	s.rejectFrame(CodeNotFound, "no interrupted answer with that id")
 }
 
 // follow shows one frame of a followed answer and, on its done frame,
