@@ -397,7 +397,7 @@ func (b *bench) resumePhase(ctx context.Context, run int, m *measurements) error
 	name := fmt.Sprintf("resume%d-server", run)
 	return b.withTarget(ctx, name, kindServer, func(t *target) error {
 		rep, err := runResume(ctx, resumeOptions{URL: t.url, Sessions: b.o.ResumeSessions, UserPrefix: userPrefix,
-			Secret: []byte(b.secret), Ramp: b.o.ChatRamp, MaxHandshakes: b.o.MaxHandshakes, Timeout: b.o.Timeout})
+			Secret: []byte(b.secret), Ramp: b.o.ResumeRamp, MaxHandshakes: b.o.MaxHandshakes, Timeout: b.o.Timeout})
 		if err != nil {
 			return err
 		}
