@@ -421,6 +421,12 @@ func (s *session) fail(code Code, msg string, retryAfter int) {
 	s.node.stats.Reject(code)
 	s.emitError(&ErrorFrame{Code: code, Message: msg, ReplyTo: a.replyTo, RetryAfter: retryAfter})
 	s.endAnswer()
+	if d := s.detached; d != nil && d.finished == nil {
+		// Detached, and ended without a frame to resume from: nothing is
+		// left to wait for (a resumer, if any, has the error).
+		s.node.root.Send(s.node.registry, &answerGone{id: a.id})
+		s.abandonDetached(s.nodeContext())
+	}
 }
 
 func (s *session) endAnswer() {

@@ -158,9 +158,8 @@ func (r *registry) Receive(c actor.Context) {
 			return
 		}
 		// The session takes one resumer and then tells us to forget the
-		// answer. Forwarded with its sender, so that a session stopped
-		// meanwhile makes it a DeadLetterResponse to the resumer.
-		c.Forward(d.pid)
+		// answer.
+		c.Send(d.pid, m)
 	case *revokeUser:
 		pids := r.sessionsOf(m.userID)
 		for _, pid := range pids {

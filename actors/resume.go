@@ -48,9 +48,9 @@ type (
 	// answerGone removes a detached answer from the registry.
 	answerGone struct{ id string }
 	// resumeAsk is a session's resume, sent to the detached session
-	// holding the answer, directly or through the registry. It is sent as
-	// a request, so that one reaching a session that has just stopped
-	// comes back to the resumer as a DeadLetterResponse.
+	// holding the answer, directly or through the registry. One that
+	// reaches a session as it stops gets no reply: the resumer's
+	// resumeExpired ends the wait.
 	resumeAsk struct {
 		userID   string
 		id       string
@@ -77,6 +77,8 @@ type (
 	resumerGone  struct{}
 	// resumeWindowOver ends a detached session's wait.
 	resumeWindowOver struct{}
+	// resumeExpired ends a resumer's wait for the answer seq.
+	resumeExpired struct{ seq uint64 }
 )
 
 // detachedState is what a detached session keeps beyond its answer.
@@ -183,6 +185,12 @@ func (s *session) attach(c actor.Context, m *resumeAsk) {
 		return
 	}
 	var frame *Answer
+	if d.finished == nil && s.chat.cur == nil {
+		// Ended without a frame (fail stops the session; an ask may
+		// already be queued).
+		c.Send(m.resumer, &resumeRefused{id: m.id})
+		return
+	}
 	if f := d.finished; f != nil {
 		frame = f
 		frame.Delta = f.Content[offsetAt(s.chat.offsets, m.afterSeq):]
@@ -256,7 +264,7 @@ func (s *session) emitError(e *ErrorFrame) {
 }
 
 // abandonDetached ends a detached session whose answer cannot be kept.
-func (s *session) abandonDetached(c actor.Context) {
+func (s *session) abandonDetached(c stopper) {
 	s.detached.window.Stop()
 	s.setState(stateClosing)
 	c.Stop(s.self)
@@ -290,17 +298,28 @@ func (s *session) resume(c actor.Context, m *Resume) {
 	s.chat.seq++
 	s.chat.cur = &answer{seq: s.chat.seq, id: m.ID, remote: resumePending, started: time.Now()}
 	s.setState(stateStreaming)
+	// An ask can go unanswered: a detached session that stops (its
+	// answer taken by another resumer, or finished) drops the asks still
+	// in its mailbox. Without this bound the session would stay busy.
+	root, self, seq := s.node.root, s.self, s.chat.seq
+	s.chat.cur.timer = time.AfterFunc(resumeAskWait, func() { root.Send(self, &resumeExpired{seq: seq}) })
 	ask := &resumeAsk{userID: s.userID, id: m.ID, afterSeq: m.AfterSeq, resumer: s.self}
 	if v, ok := s.node.resumable.Load(m.ID); ok && v.(*detachedAnswer).userID == s.userID {
 		// Detached on this node: no hop through the registry. The session
 		// refuses a second resumer itself.
-		c.Request(v.(*detachedAnswer).pid, ask)
+		c.Send(v.(*detachedAnswer).pid, ask)
 		return
 	}
 	// Unknown here, or another user's: the registry refuses it or looks
 	// for it on the other nodes.
-	c.Request(s.node.registry, ask)
+	c.Send(s.node.registry, ask)
 }
+
+// resumeAskWait bounds a resumer's wait for the answer's first frame. It
+// outlasts the relay's own bound on a resume through another node
+// (relayFirstReply after locateTimeout), which then answers first. A var
+// for tests.
+var resumeAskWait = relayFirstReply + locateTimeout + time.Second
 
 // resumePending marks an answer asked of the registry, not yet attached.
 var resumePending = &actor.PID{Id: "resume-pending"}
@@ -313,10 +332,8 @@ func (s *session) resumedEvent(msg any) bool {
 		if a != nil && a.remote != nil && a.id == m.id {
 			s.refuseResume()
 		}
-	case *actor.DeadLetterResponse:
-		// The resume reached a detached session that had just stopped:
-		// its answer has ended, and with it the window.
-		if a != nil && a.remote == resumePending {
+	case *resumeExpired:
+		if a != nil && a.seq == m.seq && a.remote == resumePending {
 			s.refuseResume()
 		}
 	case *answerAttached:
@@ -327,6 +344,10 @@ func (s *session) resumedEvent(msg any) bool {
 			// Either way the answer goes back to its session.
 			s.node.root.Send(m.from, &resumerGone{})
 			return true
+		}
+		if a.timer != nil {
+			a.timer.Stop()
+			a.timer = nil
 		}
 		a.remote, a.question, a.replyTo = m.from, m.question, m.frame.ReplyTo
 		s.follow(m.frame)
@@ -348,6 +369,9 @@ func (s *session) resumedEvent(msg any) bool {
 
 // refuseResume ends a resume that found no answer to follow.
 func (s *session) refuseResume() {
+	if t := s.chat.cur.timer; t != nil {
+		t.Stop()
+	}
 	s.chat.cur = nil
 	s.endAnswer()
 	s.rejectFrame(CodeNotFound, "no interrupted answer with that id")

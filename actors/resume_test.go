@@ -102,9 +102,12 @@ func TestDetachedAnswerFramesSkipTheRegistry(t *testing.T) {
 	})
 }
 
-// A resume that reaches a detached session just as it stops is not_found,
-// not a session left busy for good.
+// A resume that reaches a detached session just as it stops gets no
+// reply; it ends not_found, not with a session left busy for good.
 func TestResumeReachingAStoppedSessionIsNotFound(t *testing.T) {
+	wait := resumeAskWait
+	resumeAskWait = 200 * time.Millisecond
+	t.Cleanup(func() { resumeAskWait = wait })
 	n := newTestNode(t, func(o *Options) { o.Chat.ResumeWindow = time.Minute })
 	gone := n.root.Spawn(actor.PropsFromFunc(func(actor.Context) {}))
 	if err := n.root.StopFuture(gone).Wait(); err != nil {
@@ -149,4 +152,59 @@ func TestResumeOfAnotherUsersIndexedAnswerIsNotFound(t *testing.T) {
 		t.Fatalf("got %+v, want error not_found", e)
 	}
 	close(steps) // the next Recv reads a last word: the answer ends
+}
+
+// failModel fails every call once the test closes fail, with no text.
+type failModel struct{ fail chan struct{} }
+
+func (m failModel) Stream(ctx context.Context, _ ModelRequest) (ModelStream, error) {
+	return failStream{ctx: ctx, fail: m.fail}, nil
+}
+
+type failStream struct {
+	ctx  context.Context
+	fail chan struct{}
+}
+
+func (s failStream) Recv() (ModelChunk, error) {
+	select {
+	case <-s.fail:
+		return ModelChunk{}, io.ErrUnexpectedEOF
+	case <-s.ctx.Done():
+		return ModelChunk{}, s.ctx.Err()
+	}
+}
+
+func (failStream) Close() error { return nil }
+
+// A detached answer that fails before its first frame leaves nothing to
+// resume: it is no longer pending, and resuming it is not_found.
+func TestDetachedAnswerFailingBeforeAnyFrameIsGone(t *testing.T) {
+	fail := make(chan struct{})
+	n := newTestNode(t, func(o *Options) {
+		o.Chat.Model = failModel{fail}
+		o.Chat.ResumeWindow = time.Minute
+	})
+	h, _ := open(t, n, "u")
+	h.Send(&ChatMessage{ID: "m1", Content: "q"})
+	h.Send(&Disconnected{CloseCode: 1006}) // the answer is in flight: it detaches
+	testutil.WaitFor(t, 5*time.Second, "the answer to detach", func() bool { return n.Stats().AnswersDetached.Load() == 1 })
+	var id string
+	testutil.WaitFor(t, 5*time.Second, "the registry to list it", func() bool {
+		n.resumable.Range(func(k, _ any) bool { id = k.(string); return false })
+		return id != ""
+	})
+	close(fail)
+	testutil.WaitFor(t, 5*time.Second, "the failed answer to leave the index", func() bool {
+		_, ok := n.resumable.Load(id)
+		return !ok
+	})
+	h2, p2 := open(t, n, "u")
+	if w := p2.welcome.Load(); len(w.Pending) != 0 {
+		t.Fatalf("pending = %+v, want none", w.Pending)
+	}
+	h2.Send(&Resume{ID: id})
+	if e, ok := p2.next(t).(*ErrorFrame); !ok || e.Code != CodeNotFound {
+		t.Fatalf("got %+v, want error not_found", e)
+	}
 }
