@@ -347,8 +347,7 @@ func (s *session) cancel(c actor.Context) {
 		// Not attached yet: stop following now, and stop the answer itself
 		// when its session answers the resume.
 		s.cancelledResume = a.id
-		s.chat.cur = nil
-		s.endAnswer()
+		s.endAnswer() // also stops the resume's timer
 		return
 	}
 	s.finish("cancelled", false)

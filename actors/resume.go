@@ -321,7 +321,7 @@ func (s *session) resume(c actor.Context, m *Resume) {
 // for tests.
 var resumeAskWait = relayFirstReply + locateTimeout + time.Second
 
-// resumePending marks an answer asked of the registry, not yet attached.
+// resumePending marks a resumed answer asked for, not yet attached.
 var resumePending = &actor.PID{Id: "resume-pending"}
 
 // resumedEvent handles the frames of an answer this session follows.
@@ -367,12 +367,9 @@ func (s *session) resumedEvent(msg any) bool {
 	return true
 }
 
-// refuseResume ends a resume that found no answer to follow.
+// refuseResume ends a resume that found no answer to follow; endAnswer
+// also stops its resumeAskWait timer.
 func (s *session) refuseResume() {
-	if t := s.chat.cur.timer; t != nil {
-		t.Stop()
-	}
-	s.chat.cur = nil
 	s.endAnswer()
 	s.rejectFrame(CodeNotFound, "no interrupted answer with that id")
 }

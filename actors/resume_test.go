@@ -45,27 +45,34 @@ func (s *stepStream) Recv() (ModelChunk, error) {
 
 func (s *stepStream) Close() error { return nil }
 
-// A detached answer's frames cost the registry nothing, yet the next
-// connected frame lists the latest of them; a resume then picks the answer
-// up where the client left it.
-func TestDetachedAnswerFramesSkipTheRegistry(t *testing.T) {
+// startDetached starts a node whose model streams a word per step, asks a
+// question as user, drops the socket at the answer's first frame and
+// waits until the registry lists the detached answer. It returns that
+// frame and the steps of the answer still running.
+func startDetached(t *testing.T, user string) (*Node, chan bool, *Answer) {
+	t.Helper()
 	steps := make(chan bool)
 	n := newTestNode(t, func(o *Options) {
 		o.Chat.Model = stepModel{steps}
 		o.Chat.ResumeWindow = time.Minute
 	})
-	h, p := open(t, n, "u")
+	h, p := open(t, n, user)
 	h.Send(&ChatMessage{ID: "m1", Content: "q"})
 	steps <- false
 	first := p.next(t).(*Answer)
 	h.Send(&Disconnected{CloseCode: 1006})
-	testutil.WaitFor(t, 5*time.Second, "the answer to detach", func() bool { return n.Stats().AnswersDetached.Load() == 1 })
-	// The registry has the answer once it has released the session's slot.
-	testutil.WaitFor(t, 5*time.Second, "the registry to list it", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the registry to list the detached answer", func() bool {
 		_, ok := n.resumable.Load(first.ID)
 		return ok
 	})
+	return n, steps, first
+}
 
+// A detached answer's frames cost the registry nothing, yet the next
+// connected frame lists the latest of them; a resume then picks the answer
+// up where the client left it.
+func TestDetachedAnswerFramesSkipTheRegistry(t *testing.T) {
+	n, steps, first := startDetached(t, "u")
 	reg := n.Kind(KindRegistry)
 	before := reg.Processed.Load()
 	const words = 30
@@ -131,21 +138,7 @@ func TestResumeReachingAStoppedSessionIsNotFound(t *testing.T) {
 
 // Another user's answer is not resumed through the index either.
 func TestResumeOfAnotherUsersIndexedAnswerIsNotFound(t *testing.T) {
-	steps := make(chan bool)
-	n := newTestNode(t, func(o *Options) {
-		o.Chat.Model = stepModel{steps}
-		o.Chat.ResumeWindow = time.Minute
-	})
-	h, p := open(t, n, "owner")
-	h.Send(&ChatMessage{ID: "m1", Content: "q"})
-	steps <- false
-	first := p.next(t).(*Answer)
-	h.Send(&Disconnected{CloseCode: 1006})
-	testutil.WaitFor(t, 5*time.Second, "the registry to list it", func() bool {
-		_, ok := n.resumable.Load(first.ID)
-		return ok
-	})
-
+	n, steps, first := startDetached(t, "owner")
 	h2, p2 := open(t, n, "thief")
 	h2.Send(&Resume{ID: first.ID})
 	if e, ok := p2.next(t).(*ErrorFrame); !ok || e.Code != CodeNotFound {
