@@ -35,6 +35,10 @@ type openAIStream struct {
 
 var _ actors.ModelStream = (*openAIStream)(nil)
 
+// drainWait bounds the read of what follows [DONE]: a server that keeps
+// the body open after it costs the connection, not the answer's end.
+const drainWait = 100 * time.Millisecond
+
 // arm (re)starts the watchdog with d; d == 0 stops it.
 func (s *openAIStream) arm(d time.Duration) {
 	switch {
@@ -69,6 +73,12 @@ func (s *openAIStream) Recv() (actors.ModelChunk, error) {
 	c, err := s.next()
 	if err != nil {
 		s.err = err
+		if errors.Is(err, io.EOF) {
+			// A clean end: read the body to its end, briefly, so that
+			// the connection goes back to the pool.
+			s.arm(drainWait)
+			_ = s.st.Close()
+		}
 		s.release()
 		return actors.ModelChunk{}, err
 	}

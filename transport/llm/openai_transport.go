@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,8 +37,12 @@ func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	resp, err := base.RoundTrip(req)
-	if err != nil || resp.StatusCode < http.StatusBadRequest {
+	if err != nil {
 		return resp, err
+	}
+	if resp.StatusCode < http.StatusBadRequest {
+		resp.Body = &drainingBody{ReadCloser: resp.Body}
+		return resp, nil
 	}
 	// RoundTrip runs on the goroutine that called Client.Do, so info needs no
 	// lock: Do returns after this write.
@@ -78,4 +83,23 @@ func parseRetryAfter(h http.Header, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// maxDrain is the most a stream's body is read past its [DONE] to reach
+// its end.
+const maxDrain = 4 << 10
+
+// drainingBody reads a body to its end before closing it. go-openai stops
+// at the [DONE] event, before the end of the chunked body that follows it,
+// and net/http closes a connection whose body was closed unread: without
+// this every answer would open a new connection (and TLS session) to the
+// model.
+type drainingBody struct {
+	io.ReadCloser
+	once sync.Once
+}
+
+func (b *drainingBody) Close() error {
+	b.once.Do(func() { _, _ = io.CopyN(io.Discard, b.ReadCloser, maxDrain) })
+	return b.ReadCloser.Close()
 }
