@@ -12,8 +12,8 @@ import (
 	"github.com/wealthwarriors/wealthcoach/transport/llm/llmfake"
 )
 
-// Answers that end cleanly leave their connection for the next one: the
-// model may be minutes of TLS handshakes away.
+// Answers that end cleanly leave their connection for the next one: to a
+// real model a new connection costs a TLS handshake before the first token.
 func TestStreamsReuseConnection(t *testing.T) {
 	fake := llmfake.New(llmfake.Options{Tokens: 5, TokenDelay: time.Millisecond})
 	ts := httptest.NewUnstartedServer(fake)
