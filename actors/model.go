@@ -362,7 +362,7 @@ func (m *modelActor) relay(ctx context.Context, root *actor.RootContext, ask *mo
 		if capped {
 			return "", true, nil
 		}
-		// go-openai reads a null finish_reason as "": only a named reason
+		// A null finish_reason arrives as "": only a named reason
 		// is the model's last word.
 		if ch.FinishReason != "" {
 			reason = ch.FinishReason

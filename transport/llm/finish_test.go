@@ -9,7 +9,7 @@ import (
 
 // TestOpenAIFinishReasons checks that the client hands on whatever reason
 // the server ends with, and only that one: the null finish_reason of every
-// token chunk (which go-openai reads as "") is not an end.
+// token chunk (which the client reads as "") is not an end.
 func TestOpenAIFinishReasons(t *testing.T) {
 	for _, reason := range []string{"stop", "content_filter", "tool_calls", "weird_reason"} {
 		t.Run(reason, func(t *testing.T) {

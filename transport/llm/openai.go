@@ -1,8 +1,11 @@
 package llm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -17,6 +20,7 @@ import (
 )
 
 const (
+	defaultBaseURL       = "https://api.openai.com/v1"
 	defaultMaxRetries    = 2
 	defaultHeaderTimeout = 30 * time.Second
 	defaultIdleTimeout   = 30 * time.Second
@@ -44,9 +48,8 @@ type OpenAIOptions struct {
 	// call is cancelled with ErrIdleTimeout. Zero means 30s; negative
 	// disables the watchdog.
 	IdleTimeout time.Duration
-	// HTTPClient is optional. Its Transport is wrapped to read Retry-After
-	// and its Timeout is ignored, because a client timeout cuts long streams:
-	// bound a whole call with the context instead. Nil means a client with
+	// HTTPClient is optional. Its Timeout is ignored, because a client
+	// timeout cuts long streams: bound a whole call with the context instead. Nil means a client with
 	// its own transport tuned for many concurrent streams.
 	HTTPClient *http.Client
 	// OnRetry, if set, is called before each retry with the attempt number
@@ -57,7 +60,7 @@ type OpenAIOptions struct {
 // withDefaults is the one place defaults are applied.
 func (o OpenAIOptions) withDefaults() OpenAIOptions {
 	if o.BaseURL == "" {
-		o.BaseURL = openai.DefaultConfig("").BaseURL
+		o.BaseURL = defaultBaseURL
 	}
 	switch {
 	case o.MaxRetries == 0:
@@ -82,9 +85,10 @@ func (o OpenAIOptions) withDefaults() OpenAIOptions {
 
 // OpenAI streams chat completions from an OpenAI-compatible server.
 type OpenAI struct {
-	client *openai.Client
-	http   *http.Client
-	opts   OpenAIOptions
+	http *http.Client
+	url  string // the chat completions endpoint
+	auth string // the Authorization header, or ""
+	opts OpenAIOptions
 }
 
 var _ actors.Model = (*OpenAI)(nil)
@@ -92,11 +96,11 @@ var _ actors.Model = (*OpenAI)(nil)
 // NewOpenAI returns a client for the server at o.BaseURL.
 func NewOpenAI(o OpenAIOptions) *OpenAI {
 	o = o.withDefaults()
-	hc := newHTTPClient(o)
-	cfg := openai.DefaultConfig(o.APIKey)
-	cfg.BaseURL = o.BaseURL
-	cfg.HTTPClient = hc
-	return &OpenAI{client: openai.NewClientWithConfig(cfg), http: hc, opts: o}
+	c := &OpenAI{http: newHTTPClient(o), url: strings.TrimRight(o.BaseURL, "/") + "/chat/completions", opts: o}
+	if o.APIKey != "" {
+		c.auth = "Bearer " + o.APIKey
+	}
+	return c
 }
 
 func newHTTPClient(o OpenAIOptions) *http.Client {
@@ -113,7 +117,6 @@ func newHTTPClient(o OpenAIOptions) *http.Client {
 		hc.Transport = tr
 	}
 	hc.Timeout = 0
-	hc.Transport = &headerTransport{base: hc.Transport}
 	return &hc
 }
 
@@ -124,9 +127,12 @@ func (c *OpenAI) CloseIdleConnections() { c.http.CloseIdleConnections() }
 // for its first token, retrying failures that happen before it. The
 // returned stream hands that token back on its first Recv.
 func (c *OpenAI) Stream(ctx context.Context, r actors.ModelRequest) (actors.ModelStream, error) {
-	req := chatRequest(r)
+	body, err := json.Marshal(chatRequest(r))
+	if err != nil {
+		return nil, fmt.Errorf("encode chat request: %w", err)
+	}
 	for attempt := 0; ; attempt++ {
-		s, err := c.attempt(ctx, req)
+		s, err := c.attempt(ctx, body)
 		if err == nil {
 			return s, nil
 		}
@@ -144,21 +150,26 @@ func (c *OpenAI) Stream(ctx context.Context, r actors.ModelRequest) (actors.Mode
 }
 
 // attempt makes one HTTP request and reads up to the first token.
-func (c *OpenAI) attempt(ctx context.Context, req openai.ChatCompletionRequest) (*openAIStream, error) {
-	info := &respInfo{}
-	actx, cancel := context.WithCancelCause(context.WithValue(ctx, respInfoKey{}, info))
+func (c *OpenAI) attempt(ctx context.Context, body []byte) (*openAIStream, error) {
+	actx, cancel := context.WithCancelCause(ctx)
 	s := &openAIStream{parent: ctx, ctx: actx, cancel: cancel, idle: c.opts.IdleTimeout}
 	// Until the headers arrive the watchdog enforces HeaderTimeout, which a
 	// caller-supplied HTTPClient may not.
 	s.arm(c.opts.HeaderTimeout)
-	st, err := c.client.CreateChatCompletionStream(actx, req)
+	resp, err := c.post(actx, body)
 	if err != nil {
-		err = s.classify(err, info)
-		info.closeBody()
+		err = s.classify(err, 0)
 		s.release()
 		return nil, err
 	}
-	s.st = st
+	if resp.StatusCode < http.StatusOK || resp.StatusCode >= http.StatusBadRequest {
+		err = responseError(resp.StatusCode, resp.Status, resp.Body)
+		_ = resp.Body.Close()
+		err = s.classify(err, retryAfter(resp.Header, time.Now()))
+		s.release()
+		return nil, err
+	}
+	s.body, s.events, s.decoder = resp.Body, newEventReader(resp.Body), newChunkDecoder()
 	s.arm(s.idle)
 	first, err := s.next()
 	if err != nil {
@@ -169,27 +180,61 @@ func (c *OpenAI) attempt(ctx context.Context, req openai.ChatCompletionRequest) 
 	return s, nil
 }
 
-// chatRequest maps a request onto go-openai's, keeping clear of the
-// parameters go-openai rejects client-side for reasoning models.
-func chatRequest(r actors.ModelRequest) openai.ChatCompletionRequest {
-	msgs := make([]openai.ChatCompletionMessage, len(r.Messages))
-	for i, m := range r.Messages {
-		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}
+func (c *OpenAI) post(ctx context.Context, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("new chat request: %w", err)
 	}
-	req := openai.ChatCompletionRequest{
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	return c.http.Do(req)
+}
+
+// chatCompletionRequest is the body of a streamed chat completion, with
+// only the parameters the app sets.
+type chatCompletionRequest struct {
+	Model               string         `json:"model"`
+	Messages            []chatMessage  `json:"messages"`
+	MaxTokens           int            `json:"max_tokens,omitempty"`
+	MaxCompletionTokens int            `json:"max_completion_tokens,omitempty"`
+	Temperature         float32        `json:"temperature,omitempty"`
+	Stream              bool           `json:"stream"`
+	StreamOptions       *streamOptions `json:"stream_options,omitempty"`
+}
+
+type chatMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+// chatRequest maps a request onto the wire, keeping clear of the
+// parameters reasoning models reject.
+func chatRequest(r actors.ModelRequest) chatCompletionRequest {
+	msgs := make([]chatMessage, len(r.Messages))
+	for i, m := range r.Messages {
+		msgs[i] = chatMessage{Role: m.Role, Content: m.Content}
+	}
+	req := chatCompletionRequest{
 		Model:         r.Model,
 		Messages:      msgs,
 		Stream:        true,
-		StreamOptions: &openai.StreamOptions{IncludeUsage: true},
+		StreamOptions: &streamOptions{IncludeUsage: true},
 	}
 	if reasoningModel(r.Model) {
 		req.MaxCompletionTokens = r.MaxTokens
 		return req
 	}
-	// go-openai deprecates max_tokens, but it is what Ollama, vLLM and older
-	// Azure API versions read.
-	//lint:ignore SA1019 see above
-	req.MaxTokens = r.MaxTokens //nolint:staticcheck // see above
+	// max_tokens is deprecated by OpenAI, but it is what Ollama, vLLM and
+	// older Azure API versions read.
+	req.MaxTokens = r.MaxTokens
 	req.Temperature = r.Temperature
 	return req
 }
@@ -203,8 +248,9 @@ func reasoningModel(model string) bool {
 	return false
 }
 
-// classifyError turns a failure of the HTTP call into an *Error.
-func classifyError(err error, info *respInfo) *Error {
+// classifyError turns a failure of the HTTP call into an *Error;
+// retryAfter is what a failed response asked for.
+func classifyError(err error, retryAfter time.Duration) *Error {
 	e := &Error{Err: err}
 	var apiErr *openai.APIError
 	var reqErr *openai.RequestError
@@ -224,9 +270,7 @@ func classifyError(err error, info *respInfo) *Error {
 		return e
 	}
 	e.Retryable = e.Status == http.StatusTooManyRequests || e.Status >= 500
-	if info != nil {
-		e.RetryAfter = info.retryAfter
-	}
+	e.RetryAfter = retryAfter
 	return e
 }
 

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	openai "github.com/sashabaranov/go-openai"
-
 	"github.com/wealthwarriors/wealthcoach/actors"
 )
 
@@ -20,13 +18,17 @@ type openAIStream struct {
 	parent   context.Context // the caller's context
 	ctx      context.Context // parent plus the watchdog's and Close's cancel
 	cancel   context.CancelCauseFunc
-	st       *openai.ChatCompletionStream
+	body     io.ReadCloser // nil until the response arrives
+	events   *eventReader
+	decoder  *chunkDecoder
+	chunk    chunk // decoded into again for each event
 	idle     time.Duration
 	watchdog *time.Timer
 
 	peeked   actors.ModelChunk
 	hasPeek  bool
 	finished bool  // a finish reason was seen, so EOF is the normal end
+	done     bool  // [DONE] was read
 	err      error // sticky terminal error
 
 	closed atomic.Bool
@@ -38,6 +40,11 @@ var _ actors.ModelStream = (*openAIStream)(nil)
 // drainWait bounds the read of what follows [DONE]: a server that keeps
 // the body open after it costs the connection, not the answer's end.
 const drainWait = 100 * time.Millisecond
+
+// maxDrain is the most a body is read past its [DONE] to reach its end:
+// net/http closes a connection whose body was closed unread, and every
+// answer would then open a new connection (and TLS session) to the model.
+const maxDrain = 4 << 10
 
 // arm (re)starts the watchdog with d; d == 0 stops it.
 func (s *openAIStream) arm(d time.Duration) {
@@ -73,11 +80,11 @@ func (s *openAIStream) Recv() (actors.ModelChunk, error) {
 	c, err := s.next()
 	if err != nil {
 		s.err = err
-		if errors.Is(err, io.EOF) {
+		if s.done {
 			// A clean end: read the body to its end, briefly, so that
 			// the connection goes back to the pool.
 			s.arm(drainWait)
-			_ = s.st.Close()
+			_, _ = io.CopyN(io.Discard, s.body, maxDrain)
 		}
 		s.release()
 		return actors.ModelChunk{}, err
@@ -89,30 +96,30 @@ func (s *openAIStream) Recv() (actors.ModelChunk, error) {
 // reason or usage. Role-only and empty chunks are skipped.
 func (s *openAIStream) next() (actors.ModelChunk, error) {
 	for {
-		resp, err := s.st.Recv()
+		data, err := s.events.next()
+		if err == nil {
+			err = s.decoder.decode(data, &s.chunk)
+		}
 		if err != nil {
-			if errors.Is(err, io.EOF) && s.finished {
-				return actors.ModelChunk{}, io.EOF
-			}
 			if errors.Is(err, io.EOF) {
+				if s.finished {
+					s.done = true
+					return actors.ModelChunk{}, io.EOF
+				}
 				err = errTruncated
 			}
-			return actors.ModelChunk{}, s.classify(err, nil)
+			return actors.ModelChunk{}, s.classify(err, 0)
 		}
 		s.arm(s.idle)
-		var c actors.ModelChunk
-		if resp.Usage != nil {
-			c.PromptTokens, c.CompletionTokens = resp.Usage.PromptTokens, resp.Usage.CompletionTokens
-		}
-		// The usage chunk has no choices.
-		if len(resp.Choices) > 0 {
-			c.Delta = resp.Choices[0].Delta.Content
-			c.FinishReason = string(resp.Choices[0].FinishReason)
+		ch := &s.chunk.Choices[0]
+		c := actors.ModelChunk{Delta: ch.Delta.Content, FinishReason: ch.FinishReason}
+		if u := s.chunk.Usage; u != nil {
+			c.PromptTokens, c.CompletionTokens = u.PromptTokens, u.CompletionTokens
 		}
 		if c.FinishReason != "" {
 			s.finished = true
 		}
-		if c.Delta != "" || c.FinishReason != "" || resp.Usage != nil {
+		if c.Delta != "" || c.FinishReason != "" || s.chunk.Usage != nil {
 			return c, nil
 		}
 	}
@@ -120,7 +127,7 @@ func (s *openAIStream) next() (actors.ModelChunk, error) {
 
 // classify maps a failure to what the caller should see: its own context's
 // error when it gave up, errClosed after Close, otherwise an *Error.
-func (s *openAIStream) classify(err error, info *respInfo) error {
+func (s *openAIStream) classify(err error, retryAfter time.Duration) error {
 	if perr := s.parent.Err(); perr != nil {
 		return perr
 	}
@@ -130,7 +137,7 @@ func (s *openAIStream) classify(err error, info *respInfo) error {
 	if errors.Is(context.Cause(s.ctx), ErrIdleTimeout) {
 		return &Error{Retryable: true, Err: ErrIdleTimeout}
 	}
-	return classifyError(err, info)
+	return classifyError(err, retryAfter)
 }
 
 // release stops the watchdog, aborts the request and frees the body.
@@ -140,8 +147,8 @@ func (s *openAIStream) release() {
 			s.watchdog.Stop()
 		}
 		s.cancel(errClosed)
-		if s.st != nil {
-			_ = s.st.Close()
+		if s.body != nil {
+			_ = s.body.Close()
 		}
 	})
 }
