@@ -47,26 +47,35 @@ func (k *KindStats) observeDepth(d int64) {
 // rotate starts a new depth window.
 func (k *KindStats) rotate() { k.depthPrev.Store(k.depthNow.Swap(0)) }
 
-// instrument returns props options that count this kind: a mailbox that
-// reports its depth as messages arrive and runs on dispatcher d, and a
-// receiver middleware that counts messages and lifetimes.
-func (k *KindStats) instrument(d actor.Dispatcher) []actor.PropsOption {
+// props returns the props of an actor of this kind: produce wrapped so
+// that its messages and lifetime are counted, and a mailbox that reports
+// its depth as messages arrive and runs on dispatcher d. The count is taken
+// by a wrapper around the actor rather than a receiver middleware, which
+// would allocate an envelope for every message.
+func (k *KindStats) props(produce actor.Producer, d actor.Dispatcher, opts ...actor.PropsOption) *actor.Props {
 	unbounded := actor.Unbounded()
 	mailbox := func() actor.Mailbox { return &depthMailbox{Mailbox: unbounded(), kind: k} }
-	counting := func(next actor.ReceiverFunc) actor.ReceiverFunc {
-		return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
-			switch env.Message.(type) {
-			case *actor.Started:
-				k.Live.Add(1)
-			case *actor.Stopped:
-				k.Live.Add(-1)
-			default:
-				k.Processed.Add(1)
-			}
-			next(c, env)
-		}
+	counted := func() actor.Actor { return &countingActor{Actor: produce(), kind: k} }
+	return actor.PropsFromProducer(counted, append([]actor.PropsOption{actor.WithMailbox(mailbox), actor.WithDispatcher(d)}, opts...)...)
+}
+
+// countingActor counts what its actor receives. A restart stops one
+// instance without a Stopped (it gets Restarting) and starts another.
+type countingActor struct {
+	actor.Actor
+	kind *KindStats
+}
+
+func (a *countingActor) Receive(c actor.Context) {
+	switch c.Message().(type) {
+	case *actor.Started:
+		a.kind.Live.Add(1)
+	case *actor.Stopped, *actor.Restarting:
+		a.kind.Live.Add(-1)
+	default:
+		a.kind.Processed.Add(1)
 	}
-	return []actor.PropsOption{actor.WithMailbox(mailbox), actor.WithReceiverMiddleware(counting), actor.WithDispatcher(d)}
+	a.Actor.Receive(c)
 }
 
 // depthMailbox is the default unbounded mailbox, reporting its depth after

@@ -52,3 +52,26 @@ func TestModelPanicFailsOneAnswer(t *testing.T) {
 		t.Fatalf("session not usable after the failed answer: %v", e)
 	}
 }
+
+// TestLiveCountSurvivesRestart: an actor that fails and is restarted is
+// still one live actor, and its messages are counted.
+func TestLiveCountSurvivesRestart(t *testing.T) {
+	sys := actor.NewActorSystem()
+	k := new(KindStats)
+	s := &countingStrategy{inner: actor.DefaultSupervisorStrategy(), kind: k}
+	props := k.props(func() actor.Actor { return panicky{} }, actor.NewDefaultDispatcher(300), actor.WithGuardian(s))
+	pid := sys.Root.Spawn(props)
+	testutil.WaitFor(t, 5*time.Second, "the actor to start", func() bool { return k.Live.Load() == 1 })
+	sys.Root.Send(pid, 1)
+	sys.Root.Send(pid, "fail")
+	testutil.WaitFor(t, 5*time.Second, "the restart", func() bool { return k.Restarts.Load() == 1 })
+	sys.Root.Send(pid, 2)
+	testutil.WaitFor(t, 5*time.Second, "the messages to be counted", func() bool { return k.Processed.Load() >= 3 })
+	if got := k.Live.Load(); got != 1 {
+		t.Fatalf("live = %d after a restart, want 1", got)
+	}
+	if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 5*time.Second, "the stop to be counted", func() bool { return k.Live.Load() == 0 })
+}

@@ -164,9 +164,9 @@ type modelActor struct {
 }
 
 func (n *Node) modelProps(userID string) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor {
+	return n.kinds[KindModel].props(func() actor.Actor {
 		return &modelActor{node: n, userID: userID, limit: n.newLimiter(userID), budget: n.newBudget(userID)}
-	}, n.kinds[KindModel].instrument(n.dispatcher())...)
+	}, n.dispatcher())
 }
 
 // newLimiter makes the rate limit of a user's model actor: today a local

@@ -210,14 +210,13 @@ func NewNode(opts Options) (*Node, error) {
 	var err error
 	// The registry is the parent of the model actors, so its supervisor
 	// strategy is theirs.
-	n.registry, err = n.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRegistry(n) },
-		append(n.kinds[KindRegistry].instrument(n.dispatcher()),
-			actor.WithGuardian(counted(KindRegistry)), actor.WithSupervisor(counted(KindModel)))...), "registry")
+	n.registry, err = n.root.SpawnNamed(n.kinds[KindRegistry].props(func() actor.Actor { return newRegistry(n) },
+		n.dispatcher(), actor.WithGuardian(counted(KindRegistry)), actor.WithSupervisor(counted(KindModel))), "registry")
 	if err != nil {
 		return nil, fmt.Errorf("spawn registry: %w", err)
 	}
-	n.cache, err = n.root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newCacheActor(n) },
-		append(n.kinds[KindCache].instrument(n.dispatcher()), actor.WithGuardian(counted(KindCache)))...), "cache")
+	n.cache, err = n.root.SpawnNamed(n.kinds[KindCache].props(func() actor.Actor { return newCacheActor(n) },
+		n.dispatcher(), actor.WithGuardian(counted(KindCache))), "cache")
 	if err != nil {
 		return nil, fmt.Errorf("spawn cache actor: %w", err)
 	}
@@ -228,8 +227,8 @@ func NewNode(opts Options) (*Node, error) {
 			return nil, fmt.Errorf("spawn journal writer: %w", err)
 		}
 	}
-	n.session = actor.PropsFromProducer(func() actor.Actor { return &session{node: n} },
-		append(n.kinds[KindSession].instrument(n.dispatcher()), actor.WithGuardian(&sessionSupervisor{node: n}))...)
+	n.session = n.kinds[KindSession].props(func() actor.Actor { return &session{node: n} },
+		n.dispatcher(), actor.WithGuardian(&sessionSupervisor{node: n}))
 	n.done = make(chan struct{})
 	go func() {
 		defer close(n.done)
