@@ -38,11 +38,13 @@ type chunk struct {
 		} `json:"delta"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-	} `json:"usage"`
+	Usage *usage           `json:"usage"`
 	Error *openai.APIError `json:"error"`
+}
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
 }
 
 // eventReader reads the data events of a server-sent event stream, as
@@ -155,6 +157,10 @@ func newChunkDecoder() *chunkDecoder {
 // error, wrapped the way a failed stream's is. After an error the decoder
 // must not be used again.
 func (d *chunkDecoder) decode(data []byte, c *chunk) error {
+	*c = chunk{}
+	if scanChunk(data, c) {
+		return nil
+	}
 	*c = chunk{}
 	d.in.b = data
 	start := d.dec.InputOffset()
