@@ -33,6 +33,8 @@ type journalTick struct{}
 // journalWritten reports a write of n exchanges.
 type journalWritten struct {
 	batch []*journalAppend
+	rows  int           // messages and audit records written
+	took  time.Duration // the write, both stores
 	err   error
 }
 
@@ -135,6 +137,7 @@ func (w *journalWriter) write(c actor.Context) {
 		defer cancel()
 		// Both in one write: a retry after either fails repeats both, and
 		// each store skips what an earlier attempt already stored.
+		start := time.Now()
 		var err error
 		if journal != nil && len(msgs) > 0 {
 			err = journal.AppendMessages(ctx, msgs)
@@ -142,7 +145,7 @@ func (w *journalWriter) write(c actor.Context) {
 		if err == nil && audit != nil && len(recs) > 0 {
 			err = audit.AppendAudit(ctx, recs)
 		}
-		root.Send(self, &journalWritten{batch: batch, err: err})
+		root.Send(self, &journalWritten{batch: batch, rows: len(msgs) + len(recs), took: time.Since(start), err: err})
 	})
 }
 
@@ -161,6 +164,10 @@ func (w *journalWriter) written(c actor.Context, m *journalWritten) {
 	}
 	w.backoff = 0
 	st.HistoryWritten.Add(int64(len(m.batch)))
+	st.HistoryBatches.Add(1)
+	st.HistoryRows.Add(int64(m.rows))
+	st.HistoryBatchSize.Observe(uint64(len(m.batch)))
+	st.HistoryWriteTime.ObserveDuration(m.took)
 	if len(w.queue) > 0 {
 		w.arm(c, 0)
 		return

@@ -45,6 +45,12 @@ type Stats struct {
 	HistoryWritten atomic.Int64
 	HistoryDropped atomic.Int64 // dropped from a full queue
 	HistoryErrors  atomic.Int64 // failed writes, each retried
+	HistoryBatches atomic.Int64 // successful writes
+	HistoryRows    atomic.Int64 // messages and audit records in them
+	// HistoryBatchSize counts the exchanges of each successful write, and
+	// HistoryWriteTime its duration in microseconds.
+	HistoryBatchSize metrics.Histogram
+	HistoryWriteTime metrics.Histogram
 
 	AnswersDetached atomic.Int64 // answers that went on after their socket dropped
 	AnswersResumed  atomic.Int64 // resumes answered

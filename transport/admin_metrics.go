@@ -75,6 +75,8 @@ var (
 	ttftBuckets      = []float64{.05, .1, .25, .5, .75, 1, 1.5, 2, 3, 5, 10, 20, 30, 60}
 	answerBuckets    = []float64{.25, .5, 1, 2, 3, 5, 8, 12, 20, 30, 45, 60, 120}
 	cachedBuckets    = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
+	batchBuckets     = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500}
+	writeBuckets     = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 	frameBuckets     = []float64{64, 128, 256, 512, 1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10, 128 << 10}
 )
 
@@ -138,6 +140,8 @@ func (c *adminCollector) addModelMetrics(st *actors.Stats) {
 	c.value("wealthcoach_history_written_total", "Exchanges written to the conversation store.", "", promCounter, metricOne(&st.HistoryWritten))
 	c.value("wealthcoach_history_dropped_total", "Exchanges dropped from a full conversation queue.", "", promCounter, metricOne(&st.HistoryDropped))
 	c.value("wealthcoach_history_errors_total", "Failed writes to the conversation store, each retried.", "", promCounter, metricOne(&st.HistoryErrors))
+	c.value("wealthcoach_history_batches_total", "Successful writes to the conversation store, each of a batch of exchanges.", "", promCounter, metricOne(&st.HistoryBatches))
+	c.value("wealthcoach_history_rows_written_total", "Messages and audit records in the successful writes.", "", promCounter, metricOne(&st.HistoryRows))
 	c.value("wealthcoach_llm_in_flight", "Model calls in progress.", "", promGauge, metricOne(&st.LLMInFlight))
 	c.value("wealthcoach_llm_requests_total", "Model calls started.", "", promCounter, metricOne(&st.LLMRequests))
 	c.value("wealthcoach_llm_errors_total", "Model calls that failed.", "", promCounter, metricOne(&st.LLMErrors))
@@ -214,6 +218,10 @@ func (c *adminCollector) addHistograms(st *actors.Stats, ws *Stats) {
 		histogramSeries{h: &st.TTFT})
 	c.histogram("wealthcoach_answer_seconds", "Chat message to the done frame of a fresh answer.", "", us, answerBuckets,
 		histogramSeries{h: &st.AnswerTime})
+	c.histogram("wealthcoach_history_batch_exchanges", "Exchanges in each successful write to the conversation store.", "", 1, batchBuckets,
+		histogramSeries{h: &st.HistoryBatchSize})
+	c.histogram("wealthcoach_history_write_seconds", "Duration of each successful write to the conversation store, audit records included.", "", us, writeBuckets,
+		histogramSeries{h: &st.HistoryWriteTime})
 	c.histogram("wealthcoach_cached_answer_seconds", "Chat message to the frame of a cached answer.", "", us, cachedBuckets,
 		histogramSeries{h: &st.CachedTime})
 	c.histogram("wealthcoach_frame_bytes", "WebSocket frame payload sizes by direction.", "direction", 1, frameBuckets,

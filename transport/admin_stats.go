@@ -70,6 +70,8 @@ type historyCounts struct {
 	Written int64 `json:"written"`
 	Dropped int64 `json:"dropped"`
 	Errors  int64 `json:"errors"`
+	Batches int64 `json:"batches"`
+	Rows    int64 `json:"rows"`
 }
 
 type llmCounts struct {
@@ -144,7 +146,8 @@ func (a *admin) report() statsReport {
 		Rejections: st.Rejections(),
 		Cache:      cacheReport(st),
 		History: historyCounts{Queued: st.HistoryQueued.Load(), Written: st.HistoryWritten.Load(),
-			Dropped: st.HistoryDropped.Load(), Errors: st.HistoryErrors.Load()},
+			Dropped: st.HistoryDropped.Load(), Errors: st.HistoryErrors.Load(),
+			Batches: st.HistoryBatches.Load(), Rows: st.HistoryRows.Load()},
 		LLM: llmCounts{
 			InFlight:    st.LLMInFlight.Load(),
 			Requests:    st.LLMRequests.Load(),

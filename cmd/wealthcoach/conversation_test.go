@@ -66,6 +66,10 @@ func TestConversationSurvivesTheSocket(t *testing.T) {
 		second := ask(t, c, "And an ETF?", "q2")
 		_ = c.Close()
 		ts.waitWritten(2)
+		// Two exchanges are four messages, and an audit record each.
+		if batches, rows := ts.historyStat("batches"), ts.historyStat("rows"); batches < 1 || batches > 2 || rows != 6 {
+			t.Errorf("/stats history: %v batches, %v rows; want 1 or 2 batches of 6 rows in all", batches, rows)
+		}
 
 		c2, again := ts.connectWelcome("mia")
 		if again.ConversationID != hello.ConversationID || again.History != 4 {
