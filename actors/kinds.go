@@ -60,18 +60,27 @@ func (k *KindStats) props(produce actor.Producer, d actor.Dispatcher, opts ...ac
 }
 
 // countingActor counts what its actor receives. A restart stops one
-// instance without a Stopped (it gets Restarting) and starts another.
+// instance without a Stopped (it gets Restarting) and starts another; a
+// Stop during a restart's wait for the children gives the old instance a
+// Stopped too, so live makes sure each instance leaves the count once.
 type countingActor struct {
 	actor.Actor
 	kind *KindStats
+	live bool
 }
 
 func (a *countingActor) Receive(c actor.Context) {
 	switch c.Message().(type) {
 	case *actor.Started:
-		a.kind.Live.Add(1)
+		if !a.live {
+			a.live = true
+			a.kind.Live.Add(1)
+		}
 	case *actor.Stopped, *actor.Restarting:
-		a.kind.Live.Add(-1)
+		if a.live {
+			a.live = false
+			a.kind.Live.Add(-1)
+		}
 	default:
 		a.kind.Processed.Add(1)
 	}

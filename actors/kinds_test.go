@@ -75,3 +75,45 @@ func TestLiveCountSurvivesRestart(t *testing.T) {
 	}
 	testutil.WaitFor(t, 5*time.Second, "the stop to be counted", func() bool { return k.Live.Load() == 0 })
 }
+
+// slowChild takes a while to stop, holding its parent's restart open.
+type slowChild struct{}
+
+func (slowChild) Receive(c actor.Context) {
+	if _, ok := c.Message().(*actor.Stopping); ok {
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// parentWithChild spawns a slow child and fails on a string.
+type parentWithChild struct{}
+
+func (parentWithChild) Receive(c actor.Context) {
+	switch c.Message().(type) {
+	case *actor.Started:
+		c.Spawn(actor.PropsFromProducer(func() actor.Actor { return slowChild{} }))
+	case string:
+		panic("boom")
+	}
+}
+
+// TestLiveCountStopDuringRestart: an actor stopped while its restart waits
+// for its children gets Restarting and then Stopped; it leaves the count
+// once.
+func TestLiveCountStopDuringRestart(t *testing.T) {
+	sys := actor.NewActorSystem()
+	k := new(KindStats)
+	s := &countingStrategy{inner: actor.DefaultSupervisorStrategy(), kind: k}
+	pid := sys.Root.Spawn(k.props(func() actor.Actor { return parentWithChild{} }, actor.NewDefaultDispatcher(300), actor.WithGuardian(s)))
+	testutil.WaitFor(t, 5*time.Second, "the actor to start", func() bool { return k.Live.Load() == 1 })
+	sys.Root.Send(pid, "fail")
+	testutil.WaitFor(t, 5*time.Second, "the failure", func() bool { return k.Restarts.Load() == 1 })
+	time.Sleep(50 * time.Millisecond) // inside the child's slow stop
+	if err := sys.Root.StopFuture(pid).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let a late Started or Stopped land
+	if got := k.Live.Load(); got != 0 {
+		t.Fatalf("live = %d after a stop during a restart, want 0", got)
+	}
+}
