@@ -152,7 +152,7 @@ func (c *OpenAI) Stream(ctx context.Context, r actors.ModelRequest) (actors.Mode
 // attempt makes one HTTP request and reads up to the first token.
 func (c *OpenAI) attempt(ctx context.Context, body []byte) (*openAIStream, error) {
 	actx, cancel := context.WithCancelCause(ctx)
-	s := &openAIStream{parent: ctx, ctx: actx, cancel: cancel, idle: c.opts.IdleTimeout}
+	s := newOpenAIStream(ctx, actx, cancel, c.opts.IdleTimeout)
 	// Until the headers arrive the watchdog enforces HeaderTimeout, which a
 	// caller-supplied HTTPClient may not.
 	s.arm(c.opts.HeaderTimeout)

@@ -46,22 +46,25 @@ const drainWait = 100 * time.Millisecond
 // answer would then open a new connection (and TLS session) to the model.
 const maxDrain = 4 << 10
 
-// arm (re)starts the watchdog with d; d == 0 stops it.
+// newOpenAIStream returns a stream whose watchdog exists but is stopped:
+// arm never assigns the timer, which Close reads from another goroutine.
+func newOpenAIStream(parent, ctx context.Context, cancel context.CancelCauseFunc, idle time.Duration) *openAIStream {
+	s := &openAIStream{parent: parent, ctx: ctx, cancel: cancel, idle: idle}
+	s.watchdog = time.AfterFunc(time.Hour, func() { cancel(ErrIdleTimeout) })
+	s.watchdog.Stop()
+	return s
+}
+
+// arm (re)starts the watchdog with d; d <= 0 stops it.
 func (s *openAIStream) arm(d time.Duration) {
-	switch {
-	case d <= 0:
-		if s.watchdog != nil {
-			s.watchdog.Stop()
-		}
-	case s.watchdog == nil:
-		cancel := s.cancel
-		s.watchdog = time.AfterFunc(d, func() { cancel(ErrIdleTimeout) })
-	default:
-		s.watchdog.Reset(d)
-		// A Close racing with this Reset must not leave the timer armed.
-		if s.closed.Load() {
-			s.watchdog.Stop()
-		}
+	if d <= 0 {
+		s.watchdog.Stop()
+		return
+	}
+	s.watchdog.Reset(d)
+	// A Close racing with this Reset must not leave the timer armed.
+	if s.closed.Load() {
+		s.watchdog.Stop()
 	}
 }
 
@@ -143,9 +146,7 @@ func (s *openAIStream) classify(err error, retryAfter time.Duration) error {
 // release stops the watchdog, aborts the request and frees the body.
 func (s *openAIStream) release() {
 	s.once.Do(func() {
-		if s.watchdog != nil {
-			s.watchdog.Stop()
-		}
+		s.watchdog.Stop()
 		s.cancel(errClosed)
 		if s.body != nil {
 			_ = s.body.Close()
