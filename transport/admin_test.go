@@ -255,7 +255,7 @@ func TestAdminStatsShape(t *testing.T) {
 	m := decodeObject(t, body)
 	want := map[string]string{
 		"":           "actors,build,cache,history,latency_ms,llm,process,providers,rejections,sessions,transport,uptime_seconds,users",
-		"history":    "dropped,errors,queued,written",
+		"history":    "batches,dropped,errors,queued,rows,written",
 		"sessions":   "authenticated,closed,failures,opened,stopped,streaming,unauthenticated",
 		"cache":      "breaker_open,coalesced,errors,hit_ratio,hits,misses,skipped,stores",
 		"llm":        "answer_ms,errors,in_flight,rate_limited,requests,retries,tokens_in,tokens_out,ttft_ms",
