@@ -41,6 +41,11 @@ func TestSoakLosesNothing(t *testing.T) {
 			"WEALTHCOACH_LLM_MAX_RETRIES":           "1",
 			"WEALTHCOACH_LLM_RATE_LIMIT_PER_MINUTE": "6000",
 			"WEALTHCOACH_LLM_RATE_LIMIT_BURST":      "100",
+			// The fake answers at once, so a session with 20 ms between
+			// answers may send 40 frames a second, over the flood guard's
+			// default 20: the guard is not what this soaks.
+			"WEALTHCOACH_LIMITS_FRAMES_PER_SECOND": "200",
+			"WEALTHCOACH_LIMITS_FRAME_BURST":       "200",
 		},
 	})
 	const users = 12
