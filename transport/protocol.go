@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wealthwarriors/wealthcoach/actors"
+	"github.com/wealthwarriors/wealthcoach/internal/jsonscan"
 )
 
 // wireForm is how a code reaches the client. A code that keeps the
@@ -232,10 +233,10 @@ type inFrame struct {
 // top-level object. It returns why the frame cannot be used, or "". null
 // reads as an empty object, as encoding/json reads it.
 func (f *inFrame) read(b []byte) string {
-	s := jsonScanner{b: b}
-	s.space()
-	if !s.take('{') {
-		if s.literal("null") && s.end() {
+	s := jsonscan.New(b)
+	s.Space()
+	if !s.Take('{') {
+		if s.Literal("null") && s.End() {
 			return ""
 		}
 		return reasonNotObject
@@ -243,45 +244,45 @@ func (f *inFrame) read(b []byte) string {
 	var seen uint64 // bit i: frameFields[i] was met
 	var unknown keySet
 	var dup []byte
-	s.space()
-	if s.take('}') {
-		if s.end() {
+	s.Space()
+	if s.Take('}') {
+		if s.End() {
 			return ""
 		}
 		return reasonNotObject
 	}
 	for {
-		rawKey, ok := s.str()
+		rawKey, ok := s.Str()
 		if !ok {
 			return reasonNotObject
 		}
-		s.space()
-		if !s.take(':') {
+		s.Space()
+		if !s.Take(':') {
 			return reasonNotObject
 		}
-		s.space()
-		start := s.i
-		if !s.value(2) {
+		s.Space()
+		start := s.Pos()
+		if !s.Value(2) {
 			return reasonNotObject
 		}
 		if dup == nil {
-			key := keyText(rawKey)
+			key := jsonscan.KeyText(rawKey)
 			if k := lookupField(key); k != noField {
 				if seen&(1<<k) != 0 {
 					dup = key
 				}
 				seen |= 1 << k
-				f.set(k, b[start:s.i])
+				f.set(k, b[start:s.Pos()])
 			} else if !unknown.add(key) {
 				dup = key
 			}
 		}
-		s.space()
-		if s.take(',') {
-			s.space()
+		s.Space()
+		if s.Take(',') {
+			s.Space()
 			continue
 		}
-		if s.take('}') && s.end() {
+		if s.Take('}') && s.End() {
 			break
 		}
 		return reasonNotObject
@@ -335,7 +336,7 @@ func (f *inFrame) text(k field) []byte {
 	if f.raw[k] == nil {
 		return nil
 	}
-	return keyText(f.raw[k])
+	return jsonscan.KeyText(f.raw[k])
 }
 
 // str returns a string field as a copy, and whether the frame carries it.
@@ -343,7 +344,7 @@ func (f *inFrame) str(k field) (string, bool) {
 	if f.raw[k] == nil {
 		return "", false
 	}
-	return unquote(f.raw[k]), true
+	return jsonscan.Unquote(f.raw[k]), true
 }
 
 // integer returns an integer field's value, and whether the frame carries
