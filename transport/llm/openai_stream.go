@@ -28,7 +28,7 @@ type openAIStream struct {
 	peeked   actors.ModelChunk
 	hasPeek  bool
 	finished bool  // a finish reason was seen, so EOF is the normal end
-	done     bool  // [DONE] was read
+	done     bool  // the stream ended cleanly, after a finish reason
 	err      error // sticky terminal error
 
 	closed atomic.Bool
